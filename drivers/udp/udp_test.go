@@ -1,0 +1,206 @@
+package udp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/gateway/osp"
+)
+
+// devices is a DeviceLookup over a map.
+type devices map[osp.DeviceID]osp.Security
+
+func (d devices) LookupDevice(id osp.DeviceID) (osp.Security, error) {
+	s, ok := d[id]
+	if !ok {
+		return s, osp.ErrUnknownDevice
+	}
+	return s, nil
+}
+
+type collect struct {
+	mu sync.Mutex
+	rd []osp.Reading
+	ch chan struct{}
+}
+
+func (c *collect) HandleData(r osp.Reading) {
+	c.mu.Lock()
+	r.Payload = append([]byte(nil), r.Payload...)
+	c.rd = append(c.rd, r)
+	c.mu.Unlock()
+	c.ch <- struct{}{}
+}
+func (c *collect) HandleEvent(osp.Event) {}
+
+// sensor is an OSP client on its own UDP socket.
+type sensor struct {
+	conn *net.UDPConn
+	to   *net.UDPAddr
+}
+
+func (s *sensor) Send(pkt []byte) error { _, err := s.conn.WriteToUDP(pkt, s.to); return err }
+
+func listen(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestOSPOverUDP(t *testing.T) {
+	base := runtime.NumGoroutine()
+	key := []byte("0123456789abcdef")
+	dev := osp.DeviceID{Type: 1, Module: 77}
+	col := &collect{ch: make(chan struct{}, 100)}
+	srv, err := osp.NewServer(osp.ServerConfig{Devices: devices{dev: {Secure: true, Key: key}}, Handler: col, AutoAck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := listen(t)
+	link := New(gw, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- link.Run(ctx, srv) }()
+
+	sc := listen(t)
+	defer sc.Close()
+	s := &sensor{conn: sc, to: gw.LocalAddr().(*net.UDPAddr)}
+	acked := make(chan uint8, 10)
+	cl, err := osp.NewClient(osp.ClientConfig{Device: dev, Security: osp.Security{Secure: true, Key: key}, Peer: s,
+		OnEvent: func(e osp.ClientEvent) {
+			if e.Kind == osp.ClientAcked {
+				acked <- e.MessageID
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := sc.Read(buf)
+			if err != nil {
+				return
+			}
+			cl.Handle(buf[:n])
+		}
+	}()
+	if err := cl.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !cl.Open() {
+		if time.Now().After(deadline) {
+			t.Fatal("handshake over UDP did not complete")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	id, err := cl.SendData(10, []byte("21.5C"), osp.FlagAckReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-acked:
+		if got != id {
+			t.Fatalf("acked %d, sent %d", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ACK")
+	}
+	<-col.ch
+	col.mu.Lock()
+	if len(col.rd) != 1 || string(col.rd[0].Payload) != "21.5C" {
+		t.Fatalf("readings %+v", col.rd)
+	}
+	p, ok := col.rd[0].Peer.(*Peer)
+	col.mu.Unlock()
+	if !ok || p.Addr().Port() != uint16(sc.LocalAddr().(*net.UDPAddr).Port) || p.String() == "" {
+		t.Fatalf("peer %v", col.rd[0].Peer)
+	}
+	st := link.Stats()
+	if st.Received != 3 || st.Sent != 3 || st.Peers != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	for i := 0; runtime.NumGoroutine() > base && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		t.Errorf("%d goroutines left, %d before", n, base)
+	}
+}
+
+type countHandler struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (h *countHandler) Handle(pkt []byte, from osp.Peer) error {
+	h.mu.Lock()
+	h.n++
+	h.mu.Unlock()
+	return nil
+}
+
+func TestConnectRateLimit(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	var errs []error
+	gw := listen(t)
+	link := New(gw, Options{Readers: 1, ConnectRate: 1, ConnectBurst: 3, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		OnError: func(_ netip.AddrPort, _ []byte, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
+	h := &countHandler{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- link.Run(ctx, h) }()
+	sc := listen(t)
+	defer sc.Close()
+	init, _ := osp.AppendPlain(nil, 0, 1, osp.TypeConnect, 0, []byte{1, 0, 1, 0, 0, 0, 1})
+	ping, _ := osp.AppendPlain(nil, 5, 9, osp.TypePingReq, 0, nil)
+	send := func(p []byte, n int) {
+		for range n {
+			sc.WriteToUDP(p, gw.LocalAddr().(*net.UDPAddr))
+		}
+	}
+	wait := func(total uint64) {
+		for i := 0; link.Stats().Received < total && i < 500; i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	send(init, 10)
+	send(ping, 5) // other packets are not limited
+	wait(15)
+	mu.Lock()
+	now = now.Add(2 * time.Second) // two more tokens
+	mu.Unlock()
+	send(init, 5)
+	wait(20)
+	cancel()
+	<-done
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n != 3+5+2 {
+		t.Errorf("handled %d, want 10", h.n)
+	}
+	if st := link.Stats(); st.RateLimited != 10 {
+		t.Errorf("rate limited %d, want 10", st.RateLimited)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 10 || !errors.Is(errs[0], ErrRateLimited) {
+		t.Errorf("errors %v", errs)
+	}
+}
