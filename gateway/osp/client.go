@@ -62,6 +62,9 @@ type ClientEvent struct {
 	// MessageID names the DATA packet of ClientAcked, ClientRetransmit and
 	// ClientResendRequested.
 	MessageID uint8
+	// DataType and Payload are the acknowledged packet's (ClientAcked).
+	DataType uint16
+	Payload  []byte
 	// Command is the request of ClientCommand; answer with RespondCommand.
 	Command CommandRequest
 	// Firmware is the response of ClientFirmware.
@@ -260,7 +263,8 @@ func (c *Client) handle(pkt []byte) error {
 		}
 		if e := &c.cache[int(id)%c.modulus]; e.used && e.flags&FlagAckReq != 0 && !e.acked {
 			e.acked = true
-			c.events = append(c.events, ClientEvent{Kind: ClientAcked, MessageID: id})
+			c.events = append(c.events, ClientEvent{Kind: ClientAcked, MessageID: id, DataType: e.dataType,
+				Payload: append([]byte(nil), e.payload...)})
 		}
 		return nil
 	case TypeResend:
