@@ -1,0 +1,235 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Entry is a value with the time it refers to: a thing's latest state or one
+// history entry.
+type Entry struct {
+	At    time.Time // when the value was observed (UTC)
+	Value []byte    // the value, a copy owned by the caller
+}
+
+const (
+	stateV1   = 1
+	historyV1 = 1
+
+	// historyFill is the FillPercent of per-thing history buckets: entries
+	// mostly arrive in time order, so pages are filled rather than halved.
+	historyFill = 0.9
+)
+
+// checkTime reports an ErrInvalid error when t does not fit Unix nanoseconds
+// in an int64 (years 1678..2262).
+func checkTime(what string, t time.Time) error {
+	if !time.Unix(0, t.UnixNano()).Equal(t) {
+		return invalidf("%s %v is outside the range of Unix nanoseconds", what, t)
+	}
+	return nil
+}
+
+// sortableTime maps Unix nanoseconds to a uint64 whose big-endian bytes sort
+// in time order, negative times included.
+func sortableTime(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
+
+func fromSortable(u uint64) time.Time { return time.Unix(0, int64(u^(1<<63))).UTC() }
+
+// PutState stores value as the latest state of thingID, observed at at (zero
+// means Options.Now). value is copied. State value layout: version byte 1,
+// at as 8-byte big-endian Unix nanoseconds, then value.
+func (db *DB) PutState(thingID string, value []byte, at time.Time) error {
+	if at.IsZero() {
+		at = db.opts.Now()
+	}
+	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
+		return fmt.Errorf("store: put state: %w", err)
+	}
+	v := make([]byte, 9, 9+len(value))
+	v[0] = stateV1
+	binary.BigEndian.PutUint64(v[1:9], uint64(at.UnixNano()))
+	v = append(v, value...)
+	return db.write("put state", int64(len(thingID)+len(v)+leafOverhead), func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketState).Put([]byte(thingID), v)
+	})
+}
+
+func decodeState(v []byte) (Entry, error) {
+	if len(v) < 9 || v[0] != stateV1 {
+		return Entry{}, &CorruptError{Record: "state", Offset: 0, Reason: "bad version or truncated"}
+	}
+	return Entry{
+		At:    time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC(),
+		Value: append([]byte{}, v[9:]...),
+	}, nil
+}
+
+// State returns the latest state of thingID, or an error matching ErrNotFound.
+func (db *DB) State(thingID string) (Entry, error) {
+	var e Entry
+	err := db.view("state", func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketState).Get([]byte(thingID))
+		if v == nil {
+			return fmt.Errorf("thing %q: %w", thingID, ErrNotFound)
+		}
+		var err error
+		if e, err = decodeState(v); err != nil {
+			return fmt.Errorf("thing %q: %w", thingID, err)
+		}
+		return nil
+	})
+	return e, err
+}
+
+// States returns the latest state of every thing, keyed by thing id.
+func (db *DB) States() (map[string]Entry, error) {
+	out := make(map[string]Entry)
+	err := db.view("states", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+			e, err := decodeState(v)
+			if err != nil {
+				return fmt.Errorf("thing %q: %w", k, err)
+			}
+			out[string(k)] = e
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteThing removes the state and the history of thingID, or fails with
+// ErrNotFound when it has neither.
+func (db *DB) DeleteThing(thingID string) error {
+	return db.write("delete thing", 0, func(tx *bolt.Tx) error {
+		k := []byte(thingID)
+		s, h := tx.Bucket(bucketState), tx.Bucket(bucketHistory)
+		hasState, hasHistory := s.Get(k) != nil, h.Bucket(k) != nil
+		if !hasState && !hasHistory {
+			return reject(fmt.Errorf("thing %q: %w", thingID, ErrNotFound))
+		}
+		if hasState {
+			if err := s.Delete(k); err != nil {
+				return err
+			}
+		}
+		if hasHistory {
+			if err := h.DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AppendHistory adds value at time at (zero means Options.Now) to the history
+// of thingID, then drops the oldest entries (by time) beyond
+// Options.HistoryPerThing. value is copied.
+//
+// Layout: history holds one nested bucket per thing id. Its keys are 16
+// bytes: at as sortable 8-byte big-endian Unix nanoseconds (sign bit
+// flipped), then an 8-byte big-endian tiebreak from the history bucket's
+// sequence; so entries iterate in time order. Values are version byte 1 then
+// value. The nested bucket's own sequence holds its entry count.
+func (db *DB) AppendHistory(thingID string, at time.Time, value []byte) error {
+	if at.IsZero() {
+		at = db.opts.Now()
+	}
+	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
+		return fmt.Errorf("store: append history: %w", err)
+	}
+	v := append([]byte{historyV1}, value...)
+	limit := uint64(db.opts.HistoryPerThing)
+	var trimmed uint64
+	err := db.write("append history", int64(len(thingID)+16+len(v)+2*leafOverhead), func(tx *bolt.Tx) error {
+		trimmed = 0
+		h := tx.Bucket(bucketHistory)
+		tb, err := h.CreateBucketIfNotExists([]byte(thingID))
+		if err != nil {
+			return err
+		}
+		tb.FillPercent = historyFill
+		id, err := h.NextSequence()
+		if err != nil {
+			return err
+		}
+		var k [16]byte
+		binary.BigEndian.PutUint64(k[0:8], sortableTime(at))
+		binary.BigEndian.PutUint64(k[8:16], id)
+		if err := tb.Put(k[:], v); err != nil {
+			return err
+		}
+		count := tb.Sequence() + 1
+		if count > limit {
+			var keys [][]byte
+			c := tb.Cursor()
+			for k, _ := c.First(); k != nil && uint64(len(keys)) < count-limit; k, _ = c.Next() {
+				keys = append(keys, slices.Clone(k))
+			}
+			for _, k := range keys {
+				if err := tb.Delete(k); err != nil {
+					return err
+				}
+			}
+			trimmed = uint64(len(keys))
+			count -= trimmed
+		}
+		return tb.SetSequence(count)
+	})
+	if err == nil && trimmed > 0 {
+		db.stats.historyTrimmed.Add(trimmed)
+	}
+	return err
+}
+
+// History returns up to limit entries of thingID's history with from <= At
+// <= to, in time order. A zero from means from the first entry, a zero to
+// means up to the last. An unknown thing has no entries (no error). limit
+// must be positive.
+func (db *DB) History(thingID string, from, to time.Time, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: history: %w", invalidf("limit %d is not positive", limit))
+	}
+	for _, t := range [...]time.Time{from, to} {
+		if t.IsZero() {
+			continue
+		}
+		if err := checkTime("bound", t); err != nil {
+			return nil, fmt.Errorf("store: history: %w", err)
+		}
+	}
+	var out []Entry
+	err := db.view("history", func(tx *bolt.Tx) error {
+		tb := tx.Bucket(bucketHistory).Bucket([]byte(thingID))
+		if tb == nil {
+			return nil
+		}
+		c := tb.Cursor()
+		var k, v []byte
+		if from.IsZero() {
+			k, v = c.First()
+		} else {
+			var start [8]byte
+			binary.BigEndian.PutUint64(start[:], sortableTime(from))
+			k, v = c.Seek(start[:])
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			if len(k) != 16 || len(v) < 1 || v[0] != historyV1 {
+				return &CorruptError{Record: "history", Reason: "bad key length or value version"}
+			}
+			at := fromSortable(binary.BigEndian.Uint64(k[0:8]))
+			if !to.IsZero() && at.After(to) {
+				break
+			}
+			out = append(out, Entry{At: at, Value: append([]byte{}, v[1:]...)})
+		}
+		return nil
+	})
+	return out, err
+}
