@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is gatewayd's configuration file (TOML).
+type Config struct {
+	OSP     OSPConfig      `toml:"osp"`
+	Store   StoreConfig    `toml:"store"`
+	Log     LogConfig      `toml:"log"`
+	Devices []DeviceConfig `toml:"device"`
+}
+
+// OSPConfig configures the OSP server and its links.
+type OSPConfig struct {
+	UDP UDPConfig `toml:"udp"`
+	// HandshakeTimeout, CommandTimeout, ResendTimeout: see osp.ServerConfig.
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	CommandTimeout   Duration `toml:"command_timeout"`
+	ResendTimeout    Duration `toml:"resend_timeout"`
+	// PingInterval enables server PINGREQs after that much silence.
+	PingInterval Duration `toml:"ping_interval"`
+	// IdleTimeout closes sessions silent that long (0: never).
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// RequireEAX drops plaintext packets in secure sessions.
+	RequireEAX bool `toml:"require_eax"`
+}
+
+// UDPConfig configures the OSP UDP listener.
+type UDPConfig struct {
+	// Listen is host:port; empty disables UDP. Default 127.0.0.1:4700.
+	Listen string `toml:"listen"`
+	// MTU bounds packets sent over UDP (default 1472).
+	MTU int `toml:"mtu"`
+}
+
+// StoreConfig configures the bbolt database.
+type StoreConfig struct {
+	// MaxAge keeps journal records that long after every consumer passed
+	// them (default 720h).
+	MaxAge Duration `toml:"max_age"`
+	// MaxSizeMB caps the database file (0: no cap).
+	MaxSizeMB int64 `toml:"max_size_mb"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `toml:"level"`
+	// Format is text or json (default text).
+	Format string `toml:"format"`
+}
+
+// DeviceConfig provisions an OSP device at start (upserted into the store).
+type DeviceConfig struct {
+	Type   uint16 `toml:"type"`
+	Module uint32 `toml:"module"`
+	Name   string `toml:"name"`
+	Secure bool   `toml:"secure"`
+	// Key is the AES-128 key as 32 hex digits (secure devices only).
+	Key          string `toml:"key"`
+	TagLen       int    `toml:"tag_len"`
+	MaxMessageID uint8  `toml:"max_message_id"`
+	Profile      string `toml:"profile"`
+}
+
+// Duration is a time.Duration written as "10s" in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("negative duration")
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText renders the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// ErrConfig is returned (wrapped) for every invalid configuration.
+var ErrConfig = errors.New("gateway: invalid configuration")
+
+// ParseConfig reads and validates a configuration; errors name the bad key
+// and value.
+func ParseConfig(r io.Reader) (Config, error) {
+	var c Config
+	md, err := toml.NewDecoder(r).Decode(&c)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("%w: unknown key %s", ErrConfig, strings.Join(keys, ", "))
+	}
+	if !md.IsDefined("osp", "udp", "listen") {
+		c.OSP.UDP.Listen = "127.0.0.1:4700"
+	}
+	if c.Store.MaxAge.Duration == 0 {
+		c.Store.MaxAge.Duration = 720 * time.Hour
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every value.
+func (c *Config) Validate() error {
+	bad := func(key string, val any, why string) error {
+		return fmt.Errorf("%w: %s = %v: %s", ErrConfig, key, val, why)
+	}
+	if l := c.OSP.UDP.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return bad("osp.udp.listen", fmt.Sprintf("%q", l), err.Error())
+		}
+	}
+	if m := c.OSP.UDP.MTU; m != 0 && (m < 64 || m > 16383) {
+		return bad("osp.udp.mtu", m, "must be 64..16383")
+	}
+	if c.Store.MaxSizeMB < 0 {
+		return bad("store.max_size_mb", c.Store.MaxSizeMB, "must not be negative")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", fmt.Sprintf("%q", c.Log.Level), "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return bad("log.format", fmt.Sprintf("%q", c.Log.Format), "must be text or json")
+	}
+	seen := map[[2]uint32]bool{}
+	for i, d := range c.Devices {
+		key := func(k string) string { return fmt.Sprintf("device[%d].%s", i, k) }
+		if d.Type == 0 {
+			return bad(key("type"), d.Type, "DeviceType 0 is invalid")
+		}
+		id := [2]uint32{uint32(d.Type), d.Module}
+		if seen[id] {
+			return bad(key("module"), d.Module, fmt.Sprintf("device %d:%d listed twice", d.Type, d.Module))
+		}
+		seen[id] = true
+		if d.Secure {
+			if k, err := hex.DecodeString(d.Key); err != nil || len(k) != 16 {
+				return bad(key("key"), "(hidden)", "must be 32 hex digits (AES-128)")
+			}
+		} else if d.Key != "" {
+			return bad(key("key"), "(hidden)", "only secure devices have a key")
+		}
+		if d.TagLen != 0 && (d.TagLen < 4 || d.TagLen > 16) {
+			return bad(key("tag_len"), d.TagLen, "must be 4..16")
+		}
+	}
+	return nil
+}
