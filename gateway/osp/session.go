@@ -291,7 +291,7 @@ func (ss *session) handleData(p *Packet, body []byte, eax bool, now time.Time, f
 		}
 		return nil
 	}
-	dup := ss.trackMessageID(d.MessageID, now, fx)
+	dup := ss.trackMessageID(d.MessageID, p.Flags&FlagCached != 0, now, fx)
 	srv.count(CountData)
 	if dup {
 		srv.count(CountDataDuplicate)
@@ -313,36 +313,41 @@ func (ss *session) setRecvd(id uint8)      { ss.recvd[id>>6] |= 1 << (id & 63) }
 func (ss *session) clearRecvd(id uint8)    { ss.recvd[id>>6] &^= 1 << (id & 63) }
 
 // trackMessageID follows the continuous MessageID sequence of clause 9.1 and
-// requests every skipped ID with RESEND. It reports whether id is a
-// duplicate of one already received in this session.
-func (ss *session) trackMessageID(id uint8, now time.Time, fx *effects) (dup bool) {
+// requests every skipped ID with RESEND. A packet with the Cached bit "was
+// attempted to be sent at least once" (clause 5.4): it fills a gap or is a
+// duplicate, and never moves the sequence on, however far ahead its
+// MessageID looks after a wrap. It reports whether id is a duplicate of one
+// already received in this session.
+func (ss *session) trackMessageID(id uint8, cached bool, now time.Time, fx *effects) (dup bool) {
 	n := ss.modulus
 	if int(id) >= n {
 		return false // outside the device's declared range: no gap tracking
 	}
-	if ss.nextMsg < 0 {
-		ss.setRecvd(id)
-		ss.nextMsg = (int(id) + 1) % n
-		return false
-	}
-	d := (int(id) - ss.nextMsg + n) % n
-	if d < (n+1)/2 { // at or ahead of the expected ID: new
-		for k := range d {
-			m := uint8((ss.nextMsg + k) % n)
-			ss.clearRecvd(m)
-			if d-k <= ss.srv.cfg.MaxResendPending {
-				ss.requestResend(m, now, fx)
-			} else {
-				ss.resendFailed(fx, m)
-			}
+	if !cached {
+		if ss.nextMsg < 0 {
+			ss.setRecvd(id)
+			ss.nextMsg = (int(id) + 1) % n
+			return false
 		}
-		ss.setRecvd(id)
-		ss.nextMsg = (int(id) + 1) % n
-		return false
+		if d := (int(id) - ss.nextMsg + n) % n; d < (n+1)/2 { // at or ahead of the expected ID: new
+			for k := range d {
+				m := uint8((ss.nextMsg + k) % n)
+				ss.clearRecvd(m)
+				if d-k <= ss.srv.cfg.MaxResendPending {
+					ss.requestResend(m, now, fx)
+				} else {
+					ss.resendFailed(fx, m)
+				}
+			}
+			ss.takeMissing(id)
+			ss.setRecvd(id)
+			ss.nextMsg = (int(id) + 1) % n
+			return false
+		}
 	}
 	if ss.takeMissing(id) || !ss.hasRecvd(id) {
 		ss.setRecvd(id)
-		return false // the answer to a RESEND, or a late arrival
+		return false // the answer to a RESEND, a retransmission, or a late arrival
 	}
 	return true
 }

@@ -1087,3 +1087,43 @@ func TestRequireEAX(t *testing.T) {
 		t.Fatalf("readings %+v", rds)
 	}
 }
+
+// TestRetransmissionAfterWrapIsNoGap: a retransmission (Cached bit) of a
+// MessageID sent long ago looks far "ahead" once the IDs have moved on; it
+// must neither open a gap nor move the expected MessageID.
+func TestRetransmissionAfterWrapIsNoGap(t *testing.T) {
+	r := newRig(t, func(c *ServerConfig) { c.AutoAck = true })
+	c := r.plainClient(func(cc *ClientConfig) { cc.AckTimeout = time.Hour })
+	r.connect(c)
+	c.toClient.dropNext(1) // the ACK of MessageID 0 is lost
+	c.SendData(10, []byte{0}, FlagAckReq)
+	r.pump(c)
+	for i := 1; i < 200; i++ {
+		c.SendData(10, []byte{byte(i)}, FlagAckReq)
+	}
+	r.pump(c)
+	// MessageID 0 is now 200 behind, i.e. 56 "ahead" modulo 256.
+	c.mu.Lock()
+	c.retransmit(0)
+	c.mu.Unlock()
+	c.dispatch()
+	c.SendData(10, []byte{200}, FlagAckReq)
+	if errs := r.pump(c); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if ev := r.rec.eventsOf(EventResendFailed); len(ev) != 0 {
+		t.Fatalf("%d phantom losses", len(ev))
+	}
+	for _, p := range c.toClient.sent() {
+		if MsgType(p[4]>>4) == TypeResend {
+			t.Fatal("RESEND for a phantom gap")
+		}
+	}
+	rds := r.rec.takeReadings()
+	if len(rds) != 202 || !rds[200].Duplicate || rds[201].Duplicate || rds[201].MessageID != 200 {
+		t.Fatalf("%d readings; retransmission dup=%v, next dup=%v", len(rds), rds[200].Duplicate, rds[201].Duplicate)
+	}
+	if len(c.Unacked()) != 0 {
+		t.Errorf("unacked %v", c.Unacked())
+	}
+}
