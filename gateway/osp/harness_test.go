@@ -295,6 +295,14 @@ func (r *rig) secureClient(mod func(*ClientConfig)) *rigClient {
 	return r.client(secDev, Security{Secure: true, Key: testKey, TagLen: 8}, mod)
 }
 
+// clientOf returns a client of the secure or the plain test device.
+func (r *rig) clientOf(secure bool) *rigClient {
+	if secure {
+		return r.secureClient(nil)
+	}
+	return r.plainClient(nil)
+}
+
 func (r *rig) plainClient(mod func(*ClientConfig)) *rigClient {
 	return r.client(plainDev, Security{}, mod)
 }

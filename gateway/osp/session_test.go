@@ -11,12 +11,7 @@ import (
 func TestHandshakes(t *testing.T) {
 	for _, secure := range []bool{true, false} {
 		r := newRig(t, nil)
-		var c *rigClient
-		if secure {
-			c = r.secureClient(nil)
-		} else {
-			c = r.plainClient(nil)
-		}
+		c := r.clientOf(secure)
 		r.connect(c)
 		opened := r.rec.eventsOf(EventSessionOpened)
 		if len(opened) != 1 || opened[0].Secure != secure || opened[0].SID != c.SID() {
@@ -154,12 +149,7 @@ func TestNewHandshakeReplacesSession(t *testing.T) {
 		r := newRig(t, func(c *ServerConfig) {
 			c.Rand = &seqReader{data: []byte{0, 1, 9, 9, 9, 9, 9, 9, 9, 9, 0, 2, 8, 8, 8, 8, 8, 8, 8, 8}}
 		})
-		var c *rigClient
-		if secure {
-			c = r.secureClient(nil)
-		} else {
-			c = r.plainClient(nil)
-		}
+		c := r.clientOf(secure)
 		r.connect(c)
 		oldSID := c.SID()
 		var res []CommandResult
@@ -192,12 +182,7 @@ func TestNewHandshakeReplacesSession(t *testing.T) {
 func TestReplayRejected(t *testing.T) {
 	for _, secure := range []bool{true, false} {
 		r := newRig(t, nil)
-		var c *rigClient
-		if secure {
-			c = r.secureClient(nil)
-		} else {
-			c = r.plainClient(nil)
-		}
+		c := r.clientOf(secure)
 		r.connect(c)
 		c.SendData(10, []byte{1}, 0)
 		pkts := c.toServer.take()
