@@ -211,7 +211,7 @@ func (l *Link) peer(ap netip.AddrPort) *Peer {
 			}
 		}
 	}
-	p := &Peer{link: l, addr: ap, tokens: l.opts.ConnectBurst, last: l.opts.Now()}
+	p := &Peer{link: l, addr: ap, name: l.opts.Name + ":" + ap.String(), tokens: l.opts.ConnectBurst, last: l.opts.Now()}
 	l.peers[ap] = p
 	return p
 }
@@ -220,6 +220,7 @@ func (l *Link) peer(ap netip.AddrPort) *Peer {
 type Peer struct {
 	link *Link
 	addr netip.AddrPort
+	name string // "udp:127.0.0.1:5000", computed once: it labels every reading
 
 	mu     sync.Mutex
 	tokens float64
@@ -251,7 +252,7 @@ func (p *Peer) MTU() int { return p.link.opts.MTU }
 func (p *Peer) Addr() netip.AddrPort { return p.addr }
 
 // String names the link and address, e.g. "udp:127.0.0.1:5000".
-func (p *Peer) String() string { return p.link.opts.Name + ":" + p.addr.String() }
+func (p *Peer) String() string { return p.name }
 
 func (p *Peer) allowConnect(o Options) bool {
 	p.mu.Lock()

@@ -106,9 +106,9 @@ type Client struct {
 	fw       *FirmwareRequest
 	fwExpire time.Time
 
-	pendingTimestamp uint32
-	out              []byte
-	events           []ClientEvent
+	serverTime uint32 // TimeStamp of the handshake, reported with ClientOpened
+	out        []byte
+	events     []ClientEvent
 }
 
 type cacheEntry struct {
@@ -241,7 +241,7 @@ func (c *Client) handle(pkt []byte) error {
 			}
 			return fmt.Errorf("%w: %s during the handshake", ErrUnexpected, p.Type)
 		}
-		c.opened(0)
+		c.opened()
 		return nil
 	}
 	c.lastRecv = c.cfg.Clock.Now()
@@ -341,7 +341,8 @@ func (c *Client) handleStep2(p *Packet) error {
 		c.w.reset(p.SID, nil)
 		c.w.nextSend = 2
 		c.w.win.Accept(1)
-		c.opened(cn.Timestamp)
+		c.serverTime = cn.Timestamp
+		c.opened()
 		return nil
 	case c.ciph != nil && cn.State == ConnServerAuth:
 		siv, civ := c.ciph.decryptIVs(cn.Block)
@@ -360,20 +361,17 @@ func (c *Client) handleStep2(p *Packet) error {
 		reply := Connect{State: ConnClientAuth}
 		c.ciph.encryptIVs(&reply.Block, c.civ, c.siv)
 		b, _ := reply.AppendBody(nil)
-		c.pendingTimestamp = cn.Timestamp
+		c.serverTime = cn.Timestamp
 		return c.transmit(TypeConnect, 0, false, b)
 	default:
 		return fmt.Errorf("%w: %s while connecting", ErrConnState, cn.State)
 	}
 }
 
-func (c *Client) opened(ts uint32) {
-	if ts == 0 {
-		ts = c.pendingTimestamp
-	}
+func (c *Client) opened() {
 	c.state = clientOpen
 	c.lastRecv = c.cfg.Clock.Now()
-	c.events = append(c.events, ClientEvent{Kind: ClientOpened, Timestamp: ts})
+	c.events = append(c.events, ClientEvent{Kind: ClientOpened, Timestamp: c.serverTime})
 	// Unacknowledged DATA from an earlier session goes out again.
 	for i := range c.cache {
 		if e := &c.cache[i]; e.used && e.flags&FlagAckReq != 0 && !e.acked {

@@ -152,10 +152,15 @@ func (r *recorder) FirmwareChunk(dev DeviceID, name string, chunk uint16, max in
 func (r *recorder) eventsOf(k EventKind) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []Event
-	for _, e := range r.events {
-		if e.Kind == k {
-			out = append(out, e)
+	return ofKind(r.events, func(e Event) bool { return e.Kind == k })
+}
+
+// ofKind returns the elements of xs that keep accepts.
+func ofKind[T any](xs []T, keep func(T) bool) []T {
+	var out []T
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -241,13 +246,7 @@ func (rc *rigClient) record(e ClientEvent) {
 func (rc *rigClient) eventsOf(k ClientEventKind) []ClientEvent {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	var out []ClientEvent
-	for _, e := range rc.events {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
+	return ofKind(rc.events, func(e ClientEvent) bool { return e.Kind == k })
 }
 
 // pump delivers queued packets both ways until none are left; it returns
