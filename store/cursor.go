@@ -28,17 +28,47 @@ func checkName(what, name string) error {
 // but not past the last sequence assigned: that fails with ErrInvalid.
 // SetCursor(name, 0) registers a consumer that has passed nothing.
 func (db *DB) SetCursor(consumer string, seq uint64) error {
-	if err := checkName("consumer name", consumer); err != nil {
+	size, fn, err := setCursor(consumer, seq)
+	if err != nil {
 		return fmt.Errorf("store: set cursor: %w", err)
 	}
-	return db.write("set cursor", int64(len(consumer)+8+leafOverhead), func(tx *bolt.Tx) error {
+	return db.write("set cursor", size, fn)
+}
+
+// SetCursorAsync is SetCursor without the wait: it queues the write and
+// returns, and done (nil allowed) receives SetCursor's result once the write
+// is durable or has failed. Whether seq is past the last sequence is judged
+// in the transaction, so readings queued before the cursor (AppendAsync
+// included) count, and that ErrInvalid reaches done from the committer.
+// done is called exactly once, as
+// described under "Asynchronous writes" in the package documentation:
+// before SetCursorAsync returns when the write is rejected up front
+// (ErrInvalid, ErrClosed), otherwise on the committer goroutine, where it
+// must not block or call any DB write method.
+func (db *DB) SetCursorAsync(consumer string, seq uint64, done func(error)) {
+	done = orNop(done)
+	size, fn, err := setCursor(consumer, seq)
+	if err != nil {
+		done(fmt.Errorf("store: set cursor: %w", err))
+		return
+	}
+	db.writeAsync("set cursor", size, fn, done)
+}
+
+// setCursor validates a SetCursor and returns the bytes it adds and its
+// transaction function, which rejects a seq past the journal's last sequence.
+func setCursor(consumer string, seq uint64) (int64, func(tx *bolt.Tx) error, error) {
+	if err := checkName("consumer name", consumer); err != nil {
+		return 0, nil, err
+	}
+	return int64(len(consumer) + 8 + leafOverhead), func(tx *bolt.Tx) error {
 		if last := tx.Bucket(bucketJournal).Sequence(); seq > last {
 			return reject(invalidf("cursor %d for %q is past the last sequence %d", seq, consumer, last))
 		}
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], seq)
 		return tx.Bucket(bucketCursors).Put([]byte(consumer), v[:])
-	})
+	}, nil
 }
 
 // Cursor returns the last sequence consumer has passed, or ErrNotFound if it

@@ -202,6 +202,26 @@ func (db *DB) write(op string, size int64, fn func(tx *bolt.Tx) error) error {
 	return (<-req.res).err
 }
 
+// writeAsync queues fn like write but returns without waiting for the
+// commit. done (never nil here) is called exactly once: before writeAsync
+// returns when the write is refused up front (ErrClosed), otherwise from the
+// committer goroutine once the transaction is durable or has failed. It
+// blocks only while the queue is full.
+func (db *DB) writeAsync(op string, size int64, fn func(tx *bolt.Tx) error, done func(error)) {
+	req := &request{op: op, fn: fn, size: 2 * size, done: func(_ uint64, err error) { done(err) }}
+	if err := db.enqueue(context.Background(), req); err != nil {
+		done(fmt.Errorf("store: %s: %w", op, err))
+	}
+}
+
+// orNop returns done, or a callback that does nothing when done is nil.
+func orNop(done func(error)) func(error) {
+	if done == nil {
+		return func(error) {}
+	}
+	return done
+}
+
 // view runs fn in a read transaction.
 func (db *DB) view(op string, fn func(tx *bolt.Tx) error) error {
 	if db.isClosed.Load() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -215,8 +216,9 @@ func TestMigrationTable(t *testing.T) {
 }
 
 // TestMigrateV0 opens a synthetic version-0 file (buckets from before the
-// schema was versioned, some data, no meta): it must come out at version 1
-// with its data intact and every bucket present.
+// schema was versioned, some data, no meta): it must come out at the current
+// version, through every migration, with its data intact and every bucket
+// present.
 func TestMigrateV0(t *testing.T) {
 	path := rawDB(t, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("settings"))
@@ -231,14 +233,16 @@ func TestMigrateV0(t *testing.T) {
 	})
 	var logs lockedBuffer
 	db := storetest.MustOpenPath(t, path, store.Options{Logger: newTextLogger(&logs)})
-	if v, err := db.Version(); err != nil || v != 1 {
+	if v, err := db.Version(); err != nil || v != store.SchemaVersion {
 		t.Fatalf("version after migration = %d, %v", v, err)
 	}
 	if v, err := db.Setting("site"); err != nil || string(v) != "barn" {
 		t.Fatalf("v0 data lost: %q, %v", v, err)
 	}
-	if !strings.Contains(logs.String(), "schema migrated") || !strings.Contains(logs.String(), "from=0 to=1") {
-		t.Fatalf("migration not logged: %s", logs.String())
+	for _, step := range []string{"from=0 to=1", "from=1 to=2"} {
+		if !strings.Contains(logs.String(), step) {
+			t.Fatalf("migration %s not logged: %s", step, logs.String())
+		}
 	}
 	// Every bucket works.
 	if _, err := db.Append(t.Context(), reading(1)); err != nil {
@@ -250,12 +254,151 @@ func TestMigrateV0(t *testing.T) {
 	if err := db.AppendHistory("x", time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := db.PutFirmware("fw", 4, []byte("image")); err != nil {
+		t.Fatal(err)
+	}
 	db.MustReopen()
-	if v, err := db.Version(); err != nil || v != 1 {
+	if v, err := db.Version(); err != nil || v != store.SchemaVersion {
 		t.Fatalf("version after reopen = %d, %v", v, err)
 	}
-	if strings.Count(logs.String(), "schema migrated") != 1 {
-		t.Fatalf("migration ran again on reopen: %s", logs.String())
+	if n := strings.Count(logs.String(), "schema migrated"); n != int(store.SchemaVersion) {
+		t.Fatalf("%d migrations logged, want %d (one per step, none on reopen): %s", n, store.SchemaVersion, logs.String())
+	}
+}
+
+// v1Buckets are the top-level buckets of schema version 1.
+var v1Buckets = []string{"devices", "journal", "state", "history", "cursors", "settings", "meta"}
+
+// rawV1 builds a genuine version-1 file, as the build before firmware wrote
+// it: the version-1 buckets, schema_version = version, and one record in
+// every bucket. extra, if set, runs in the same transaction.
+func rawV1(t *testing.T, version uint32, extra func(tx *bolt.Tx) error) string {
+	t.Helper()
+	return rawDB(t, func(tx *bolt.Tx) error {
+		b := map[string]*bolt.Bucket{}
+		for _, name := range v1Buckets {
+			var err error
+			if b[name], err = tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)
+		r := reading(1)
+		r.Time = at
+		rec, err := store.EncodeReading(&r)
+		if err != nil {
+			return err
+		}
+		state := binary.BigEndian.AppendUint64([]byte{1}, uint64(at.UnixNano()))
+		for _, kv := range []struct {
+			bucket string
+			k, v   []byte
+		}{
+			{"meta", []byte("schema_version"), binary.BigEndian.AppendUint32(nil, version)},
+			{"devices", []byte{0, 1, 0, 0, 0, 7}, []byte(`{"v":1,"type":1,"module":7,"name":"old","tag_len":8,"max_message_id":255,"added":"2026-02-03T04:05:06Z"}`)},
+			{"journal", binary.BigEndian.AppendUint64(nil, 1), rec},
+			{"state", []byte("lamp"), append(state, "on"...)},
+			{"cursors", []byte("ocs"), binary.BigEndian.AppendUint64(nil, 1)},
+			{"settings", []byte("site"), []byte("barn")},
+		} {
+			if err := b[kv.bucket].Put(kv.k, kv.v); err != nil {
+				return err
+			}
+		}
+		if err := b["journal"].SetSequence(1); err != nil {
+			return err
+		}
+		hb, err := b["history"].CreateBucket([]byte("lamp"))
+		if err != nil {
+			return err
+		}
+		hk := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())^1<<63), 1)
+		if err := errors.Join(hb.Put(hk, []byte{1, 'x'}), hb.SetSequence(1), b["history"].SetSequence(1)); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+}
+
+// TestMigrateV1 opens a genuine version-1 file: it must be migrated to
+// version 2 (one step, logged) with every record kept, gain the firmware
+// bucket, and not be migrated again on reopen.
+func TestMigrateV1(t *testing.T) {
+	path := rawV1(t, 1, nil)
+	var logs lockedBuffer
+	db := storetest.MustOpenPath(t, path, store.Options{Logger: newTextLogger(&logs)})
+	check := func() {
+		t.Helper()
+		if v, err := db.Version(); err != nil || v != 2 {
+			t.Fatalf("version = %d, %v; want 2", v, err)
+		}
+		at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)
+		if d, err := db.GetDevice(1, 7); err != nil || d.Name != "old" || d.TagLen != 8 {
+			t.Fatalf("device = %v, %v", d, err)
+		}
+		want := reading(1)
+		want.Seq, want.Time = 1, at
+		if rs, err := db.Readings(1, 1); err != nil || len(rs) != 1 || !readingsEqual(rs[0], want) {
+			t.Fatalf("readings = %+v, %v", rs, err)
+		}
+		if e, err := db.State("lamp"); err != nil || string(e.Value) != "on" || !e.At.Equal(at) {
+			t.Fatalf("state = %+v, %v", e, err)
+		}
+		if h, err := db.History("lamp", time.Time{}, time.Time{}, 10); err != nil || len(h) != 1 || !h[0].At.Equal(at) || string(h[0].Value) != "x" {
+			t.Fatalf("history = %+v, %v", h, err)
+		}
+		if c, err := db.Cursor("ocs"); err != nil || c != 1 {
+			t.Fatalf("cursor = %d, %v", c, err)
+		}
+		if v, err := db.Setting("site"); err != nil || string(v) != "barn" {
+			t.Fatalf("setting = %q, %v", v, err)
+		}
+	}
+	check()
+	if !strings.Contains(logs.String(), "from=1 to=2") || strings.Contains(logs.String(), "from=0") {
+		t.Fatalf("want exactly the 1 to 2 migration logged: %s", logs.String())
+	}
+	if fws, err := db.ListFirmware(); err != nil || len(fws) != 0 {
+		t.Fatalf("firmware after migration = %v, %v", fws, err)
+	}
+	if _, err := db.PutFirmware("node-1.0", 2, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	// The migrated file keeps working: sequences continue.
+	if seq, err := db.Append(t.Context(), reading(2)); err != nil || seq != 2 {
+		t.Fatalf("append after migration: %d, %v", seq, err)
+	}
+	db.MustReopen()
+	check()
+	if fw, err := db.GetFirmware("node-1.0"); err != nil || fw.Size != 3 || fw.Chunks != 2 {
+		t.Fatalf("firmware after reopen = %+v, %v", fw, err)
+	}
+	if n := strings.Count(logs.String(), "schema migrated"); n != 1 {
+		t.Fatalf("%d migrations logged, want 1: %s", n, logs.String())
+	}
+}
+
+// TestSchemaV3Refused builds a version-3 file (a future build's: the v2
+// buckets and version 3) and checks Open refuses it untouched.
+func TestSchemaV3Refused(t *testing.T) {
+	path := rawV1(t, 3, func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("firmware"))
+		return err
+	})
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(path, store.Options{})
+	var se *store.SchemaTooNewError
+	if !errors.Is(err, store.ErrSchemaTooNew) || !errors.As(err, &se) || se.Stored != 3 || se.Supported != 2 {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew for 3 over 2", err)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("Open modified a file it refused (%v)", err)
 	}
 }
 
@@ -279,7 +422,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if !errors.As(err, &se) || se.Stored != 99 || se.Supported != store.SchemaVersion {
 		t.Fatalf("error %#v does not carry both versions", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "99") || !strings.Contains(msg, "(1)") || !strings.HasPrefix(msg, "store: open ") {
+	if msg := err.Error(); !strings.Contains(msg, "99") || !strings.Contains(msg, fmt.Sprintf("(%d)", store.SchemaVersion)) || !strings.HasPrefix(msg, "store: open ") {
 		t.Fatalf("message %q should name both versions", msg)
 	}
 	after, err := os.ReadFile(path)

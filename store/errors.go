@@ -11,18 +11,21 @@ import (
 // prefix because they are always returned wrapped.
 var (
 	// ErrClosed is returned when a method is called on a DB after Close has
-	// begun, and by Append and AppendAsync for readings submitted after that.
-	// Readings accepted before Close are committed by Close, never dropped.
+	// begun, and by Append and the asynchronous write methods (through done)
+	// for writes submitted after that. Writes accepted before Close are
+	// committed by Close, never dropped.
 	ErrClosed = errors.New("database closed")
 
-	// ErrNotFound is returned when a device, consumer cursor, thing state or
-	// setting that was asked for (or asked to be deleted) does not exist.
+	// ErrNotFound is returned when a device, consumer cursor, thing state,
+	// setting, firmware image or firmware chunk that was asked for (or asked
+	// to be deleted) does not exist.
 	ErrNotFound = errors.New("not found")
 
 	// ErrInvalid is returned when an argument fails validation before any
 	// work is done: a device whose key length does not match Secure, a tag
 	// length outside 4..16, an empty name, a cursor ahead of the journal, a
-	// non-positive limit, a malformed DeviceID, bad Options.
+	// non-positive limit, a malformed DeviceID, a firmware name or chunk size
+	// out of range, bad Options.
 	ErrInvalid = errors.New("invalid argument")
 
 	// ErrLocked is returned by Open when the database file is still locked by

@@ -83,7 +83,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	// Now is the clock used for record times the caller left zero, for
-	// Device.Added, and for retention by age. Nil means time.Now. Tests
+	// Device.Added and Firmware.Added, and for retention by age. Nil means time.Now. Tests
 	// inject a fake clock here and never sleep. Commit latency (OnCommit) is
 	// always measured with the real monotonic clock.
 	Now func() time.Time

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,7 +12,7 @@ import (
 // SchemaVersion is the layout version this build writes and reads. A file
 // with a lower version is migrated at Open; a higher one is refused with
 // ErrSchemaTooNew.
-const SchemaVersion uint32 = 1
+const SchemaVersion uint32 = 2
 
 // Bucket names (top level).
 var (
@@ -22,6 +23,7 @@ var (
 	bucketCursors  = []byte("cursors")
 	bucketSettings = []byte("settings")
 	bucketMeta     = []byte("meta")
+	bucketFirmware = []byte("firmware")
 
 	// keySchema, in meta, holds the schema version as 4 bytes big-endian.
 	keySchema = []byte("schema_version")
@@ -29,6 +31,9 @@ var (
 
 // v1Buckets lists the top-level buckets of schema version 1.
 var v1Buckets = [][]byte{bucketDevices, bucketJournal, bucketState, bucketHistory, bucketCursors, bucketSettings, bucketMeta}
+
+// v2Buckets lists the top-level buckets schema version 2 adds.
+var v2Buckets = [][]byte{bucketFirmware}
 
 // migration moves a file from version from to from+1. Each runs in its own
 // write transaction together with the version bump, so a crash leaves the
@@ -43,13 +48,25 @@ type migration struct {
 // It is a constant table; nothing modifies it.
 var migrations = [...]migration{
 	{from: 0, name: "create the version-1 buckets", fn: migrateV0},
+	{from: 1, name: "create the firmware bucket", fn: migrateV1},
 }
 
 // migrateV0 takes version 0 (a new file, or one written before the schema was
 // versioned: no meta bucket or no version key) to version 1 by creating
-// every missing bucket. Buckets that exist keep their contents.
+// every missing version-1 bucket. Buckets that exist keep their contents.
 func migrateV0(tx *bolt.Tx) error {
-	for _, name := range v1Buckets {
+	return createBuckets(tx, v1Buckets)
+}
+
+// migrateV1 takes version 1 to version 2 by creating the firmware bucket.
+func migrateV1(tx *bolt.Tx) error {
+	return createBuckets(tx, v2Buckets)
+}
+
+// createBuckets creates every missing top-level bucket of names. Buckets
+// that exist keep their contents.
+func createBuckets(tx *bolt.Tx, names [][]byte) error {
+	for _, name := range names {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -112,9 +129,9 @@ func (db *DB) migrate() error {
 		db.stats.fsyncs.Add(1)
 		db.log.Info("store: schema migrated", slog.Uint64("from", uint64(v)), slog.Uint64("to", uint64(v+1)), slog.String("step", m.name))
 	}
-	// Every version-1 bucket must now exist.
+	// Every bucket of the current version must now exist.
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		for _, name := range v1Buckets {
+		for _, name := range slices.Concat(v1Buckets, v2Buckets) {
 			if tx.Bucket(name) == nil {
 				return &CorruptError{Record: "schema", Reason: "missing bucket " + string(name)}
 			}

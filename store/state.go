@@ -46,19 +46,47 @@ func fromSortable(u uint64) time.Time { return time.Unix(0, int64(u^(1<<63))).UT
 // means Options.Now). value is copied. State value layout: version byte 1,
 // at as 8-byte big-endian Unix nanoseconds, then value.
 func (db *DB) PutState(thingID string, value []byte, at time.Time) error {
+	size, fn, err := db.putState(thingID, value, at)
+	if err != nil {
+		return fmt.Errorf("store: put state: %w", err)
+	}
+	return db.write("put state", size, fn)
+}
+
+// PutStateAsync is PutState without the wait: it queues the write and
+// returns, and done (nil allowed) receives PutState's result once the write
+// is durable or has failed. value is copied and a zero at is resolved
+// before PutStateAsync returns. done is called exactly once, as described
+// under "Asynchronous writes" in the package documentation: before
+// PutStateAsync returns when the write is rejected up front (ErrInvalid,
+// ErrClosed), otherwise on the committer goroutine, where it must not block
+// or call any DB write method.
+func (db *DB) PutStateAsync(thingID string, value []byte, at time.Time, done func(error)) {
+	done = orNop(done)
+	size, fn, err := db.putState(thingID, value, at)
+	if err != nil {
+		done(fmt.Errorf("store: put state: %w", err))
+		return
+	}
+	db.writeAsync("put state", size, fn, done)
+}
+
+// putState validates a PutState and returns the bytes it adds and its
+// transaction function, which owns a copy of value.
+func (db *DB) putState(thingID string, value []byte, at time.Time) (int64, func(tx *bolt.Tx) error, error) {
 	if at.IsZero() {
 		at = db.opts.Now()
 	}
 	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
-		return fmt.Errorf("store: put state: %w", err)
+		return 0, nil, err
 	}
 	v := make([]byte, 9, 9+len(value))
 	v[0] = stateV1
 	binary.BigEndian.PutUint64(v[1:9], uint64(at.UnixNano()))
 	v = append(v, value...)
-	return db.write("put state", int64(len(thingID)+len(v)+leafOverhead), func(tx *bolt.Tx) error {
+	return int64(len(thingID) + len(v) + leafOverhead), func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketState).Put([]byte(thingID), v)
-	})
+	}, nil
 }
 
 func decodeState(v []byte) (Entry, error) {
@@ -138,17 +166,44 @@ func (db *DB) DeleteThing(thingID string) error {
 // sequence; so entries iterate in time order. Values are version byte 1 then
 // value. The nested bucket's own sequence holds its entry count.
 func (db *DB) AppendHistory(thingID string, at time.Time, value []byte) error {
+	size, fn, err := db.appendHistory(thingID, at, value)
+	if err != nil {
+		return fmt.Errorf("store: append history: %w", err)
+	}
+	return db.write("append history", size, fn)
+}
+
+// AppendHistoryAsync is AppendHistory without the wait: it queues the write
+// and returns, and done (nil allowed) receives AppendHistory's result once
+// the write is durable or has failed. value is copied and a zero at is
+// resolved before AppendHistoryAsync returns. done is called exactly once,
+// as described under "Asynchronous writes" in the package documentation:
+// before AppendHistoryAsync returns when the write is rejected up front
+// (ErrInvalid, ErrClosed), otherwise on the committer goroutine, where it
+// must not block or call any DB write method.
+func (db *DB) AppendHistoryAsync(thingID string, at time.Time, value []byte, done func(error)) {
+	done = orNop(done)
+	size, fn, err := db.appendHistory(thingID, at, value)
+	if err != nil {
+		done(fmt.Errorf("store: append history: %w", err))
+		return
+	}
+	db.writeAsync("append history", size, fn, done)
+}
+
+// appendHistory validates an AppendHistory and returns the bytes it adds and
+// its transaction function, which owns a copy of value. The function counts
+// the entries it trims in Stats.HistoryTrimmed once its transaction commits.
+func (db *DB) appendHistory(thingID string, at time.Time, value []byte) (int64, func(tx *bolt.Tx) error, error) {
 	if at.IsZero() {
 		at = db.opts.Now()
 	}
 	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
-		return fmt.Errorf("store: append history: %w", err)
+		return 0, nil, err
 	}
 	v := append([]byte{historyV1}, value...)
 	limit := uint64(db.opts.HistoryPerThing)
-	var trimmed uint64
-	err := db.write("append history", int64(len(thingID)+16+len(v)+2*leafOverhead), func(tx *bolt.Tx) error {
-		trimmed = 0
+	return int64(len(thingID) + 16 + len(v) + 2*leafOverhead), func(tx *bolt.Tx) error {
 		h := tx.Bucket(bucketHistory)
 		tb, err := h.CreateBucketIfNotExists([]byte(thingID))
 		if err != nil {
@@ -177,15 +232,14 @@ func (db *DB) AppendHistory(thingID string, at time.Time, value []byte) error {
 					return err
 				}
 			}
-			trimmed = uint64(len(keys))
+			trimmed := uint64(len(keys))
 			count -= trimmed
+			// Counted only if the transaction commits, before any caller
+			// of the batch is told it is durable.
+			tx.OnCommit(func() { db.stats.historyTrimmed.Add(trimmed) })
 		}
 		return tb.SetSequence(count)
-	})
-	if err == nil && trimmed > 0 {
-		db.stats.historyTrimmed.Add(trimmed)
-	}
-	return err
+	}, nil
 }
 
 // History returns up to limit entries of thingID's history with from <= At

@@ -18,7 +18,8 @@ type Stats struct {
 	// Appends counts journal readings made durable.
 	Appends uint64
 	// Commits counts group-commit transactions (each holds one or more
-	// queued writes: readings, state, history, cursors, devices, settings).
+	// queued writes: readings, state, history, cursors, devices, settings,
+	// firmware).
 	Commits uint64
 	// Fsyncs counts durable write transactions of every kind: group
 	// commits, retention passes and schema migrations. Each is one
