@@ -108,6 +108,10 @@ func (l *Link) Stats() Stats {
 // Addr returns the local address.
 func (l *Link) Addr() net.Addr { return l.pc.LocalAddr() }
 
+// Close closes the socket of a link whose Run was never called (Run closes
+// it itself).
+func (l *Link) Close() error { return l.pc.Close() }
+
 // Run reads datagrams until ctx is done or the socket fails, and closes the
 // socket before it returns. Malformed datagrams are the handler's business:
 // they are reported to OnError and never end the loop.
