@@ -16,8 +16,30 @@ import (
 type Config struct {
 	OSP     OSPConfig      `toml:"osp"`
 	Store   StoreConfig    `toml:"store"`
+	Things  ThingsConfig   `toml:"things"`
+	Admin   AdminConfig    `toml:"admin"`
 	Log     LogConfig      `toml:"log"`
 	Devices []DeviceConfig `toml:"device"`
+
+	// Version is the running build's version, reported by the admin API;
+	// set by the program, not read from the file.
+	Version string `toml:"-"`
+}
+
+// ThingsConfig configures the hub.
+type ThingsConfig struct {
+	// ProfileDir holds device profiles (*.toml) besides the built-in ones;
+	// empty: the built-in profiles only. A relative path is resolved
+	// against the working directory.
+	ProfileDir string `toml:"profile_dir"`
+}
+
+// AdminConfig configures the local admin API (gatewayctl).
+type AdminConfig struct {
+	// Socket is the unix socket path, created mode 0600; a relative path is
+	// inside the data directory. Default "gatewayd.sock"; "" turns the API
+	// off.
+	Socket string `toml:"socket"`
 }
 
 // OSPConfig configures the OSP server and its links.
@@ -33,6 +55,9 @@ type OSPConfig struct {
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// RequireEAX drops plaintext packets in secure sessions.
 	RequireEAX bool `toml:"require_eax"`
+	// FirmwareChunkSize is the chunk size of firmware images added without
+	// one (default 128 bytes: fits every link, LoRa included).
+	FirmwareChunkSize int `toml:"firmware_chunk_size"`
 }
 
 // UDPConfig configures the OSP UDP listener.
@@ -113,6 +138,12 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if !md.IsDefined("osp", "udp", "listen") {
 		c.OSP.UDP.Listen = "127.0.0.1:4700"
 	}
+	if !md.IsDefined("admin", "socket") {
+		c.Admin.Socket = "gatewayd.sock"
+	}
+	if c.OSP.FirmwareChunkSize == 0 {
+		c.OSP.FirmwareChunkSize = 128
+	}
 	if c.Store.MaxAge.Duration == 0 {
 		c.Store.MaxAge.Duration = 720 * time.Hour
 	}
@@ -131,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if m := c.OSP.UDP.MTU; m != 0 && (m < 64 || m > 16383) {
 		return bad("osp.udp.mtu", m, "must be 64..16383")
+	}
+	if n := c.OSP.FirmwareChunkSize; n < 0 || n > 16000 {
+		return bad("osp.firmware_chunk_size", n, "must be 1..16000")
 	}
 	if c.Store.MaxSizeMB < 0 {
 		return bad("store.max_size_mb", c.Store.MaxSizeMB, "must not be negative")

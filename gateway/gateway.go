@@ -14,36 +14,51 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/drivers/udp"
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
+	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
 
 // DBFile is the database's file name inside the data directory.
 const DBFile = "edgegate.db"
 
-// Gateway is one running gateway: the store and the OSP server with its
-// links. Create it with New and start it with Run.
+// Gateway is one running gateway: the store, the things hub, the OSP server
+// with its links and the admin API. Create it with New and start it with
+// Run.
 type Gateway struct {
-	cfg  Config
-	data string
-	log  *slog.Logger
+	cfg     Config
+	data    string
+	log     *slog.Logger
+	started time.Time
 
-	db  *store.DB
-	srv *osp.Server
-	udp *udp.Link
+	db      *store.DB
+	hub     *things.Hub
+	srv     *osp.Server
+	udp     *udp.Link
+	proj    *projector
+	devices *deviceTable
+
+	adminLn  net.Listener
+	adminSrv *admin.Server
 
 	ready chan struct{}
 }
 
-// New opens the store in dataDir, provisions the configured devices and
-// binds the configured listeners, so that configuration and permission
-// errors surface before anything runs.
+// New opens the store in dataDir, loads the device profiles, provisions the
+// configured devices, restores the hub from the store and binds the
+// configured listeners, so that configuration and permission errors surface
+// before anything runs.
 func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
+	}
+	profiles, err := loadProfiles(cfg.Things.ProfileDir)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	db, err := store.Open(filepath.Join(dataDir, DBFile), store.Options{
 		MaxAge:  cfg.Store.MaxAge.Duration,
@@ -53,14 +68,22 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, data: dataDir, log: log, db: db, ready: make(chan struct{})}
+	g := &Gateway{cfg: cfg, data: dataDir, log: log, db: db, ready: make(chan struct{}), started: time.Now()}
+	ok := false
+	defer func() {
+		if !ok {
+			g.closeEarly()
+		}
+	}()
+	g.devices = newDeviceTable(profiles)
+	g.hub = things.New(things.Options{Logger: log.With("subsystem", "things"), Persister: asyncPersister{db: db, log: log}})
 	if err := g.provision(); err != nil {
-		db.Close()
 		return nil, err
 	}
 	g.srv, err = osp.NewServer(osp.ServerConfig{
 		Devices:          registry{db},
 		Handler:          g,
+		Firmware:         firmwareSource{db: db, log: log},
 		HandshakeTimeout: cfg.OSP.HandshakeTimeout.Duration,
 		CommandTimeout:   cfg.OSP.CommandTimeout.Duration,
 		ResendTimeout:    cfg.OSP.ResendTimeout.Duration,
@@ -69,35 +92,45 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		RequireEAX:       cfg.OSP.RequireEAX,
 	})
 	if err != nil {
-		db.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.hub.RegisterOwner(things.KindOSP, ospOwner{g})
+	if g.proj, err = newProjector(db, g.hub, g.devices, log.With("subsystem", "things")); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if l := cfg.OSP.UDP.Listen; l != "" {
 		pc, err := net.ListenPacket("udp", l)
 		if err != nil {
-			db.Close()
 			return nil, fmt.Errorf("gateway: osp.udp.listen: %w", err)
 		}
 		ulog := log.With("link", "udp")
 		g.udp = udp.New(pc, udp.Options{MTU: cfg.OSP.UDP.MTU, OnError: rateLimitedDrop(ulog)})
 	}
+	if s := cfg.Admin.Socket; s != "" {
+		if !filepath.IsAbs(s) {
+			s = filepath.Join(dataDir, s)
+		}
+		if g.adminLn, err = admin.ListenUnix(s); err != nil {
+			return nil, fmt.Errorf("gateway: admin.socket: %w", err)
+		}
+		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
+	}
+	ok = true
 	return g, nil
 }
 
-// provision upserts the devices named in the configuration.
-func (g *Gateway) provision() error {
-	for _, d := range g.cfg.Devices {
-		key, _ := hex.DecodeString(d.Key)
-		dev := store.Device{Type: d.Type, Module: d.Module, Name: d.Name, Secure: d.Secure, Key: key,
-			TagLen: d.TagLen, MaxMessageID: d.MaxMessageID, Profile: d.Profile}
-		if old, err := g.db.GetDevice(d.Type, d.Module); err == nil {
-			dev.Added, dev.OCSDeviceID = old.Added, old.OCSDeviceID
-		}
-		if err := g.db.PutDevice(dev); err != nil {
-			return fmt.Errorf("gateway: provision %d:%d: %w", d.Type, d.Module, err)
-		}
+// closeEarly releases what New opened when it fails half-way.
+func (g *Gateway) closeEarly() {
+	if g.udp != nil {
+		g.udp.Close()
 	}
-	return nil
+	if g.adminLn != nil {
+		g.adminLn.Close()
+	}
+	if g.hub != nil {
+		g.hub.Close()
+	}
+	g.db.Close()
 }
 
 // UDPAddr returns the bound OSP UDP address (nil when UDP is off).
@@ -107,6 +140,17 @@ func (g *Gateway) UDPAddr() net.Addr {
 	}
 	return g.udp.Addr()
 }
+
+// AdminSocket returns the admin API's socket path ("" when it is off).
+func (g *Gateway) AdminSocket() string {
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
+
+// Hub returns the things hub.
+func (g *Gateway) Hub() *things.Hub { return g.hub }
 
 // Ready is closed once every service runs.
 func (g *Gateway) Ready() <-chan struct{} { return g.ready }
@@ -118,36 +162,53 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	if g.udp != nil {
+	errc := make(chan error, 3)
+	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := g.udp.Run(ctx, g.srv); err != nil {
-				errc <- err
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
 				cancel()
 			}
 		}()
+	}
+	if g.udp != nil {
+		start("osp udp", func(ctx context.Context) error { return g.udp.Run(ctx, g.srv) })
 		g.log.Info("osp udp listening", "addr", g.udp.Addr().String())
 	}
-	wg.Add(1)
+	if g.adminSrv != nil {
+		start("admin", func(ctx context.Context) error { return g.adminSrv.Serve(ctx, g.adminLn) })
+		g.log.Info("admin api listening", "socket", g.adminLn.Addr().String())
+	}
+	projDone := make(chan struct{})
+	pctx, pcancel := context.WithCancel(context.Background())
 	go func() {
-		defer wg.Done()
+		defer close(projDone)
+		g.proj.run(pctx)
+	}()
+	start("tick", func(ctx context.Context) error {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-t.C:
 				g.srv.Tick()
 			}
 		}
-	}()
+	})
 	close(g.ready)
 	<-ctx.Done()
 	g.srv.Close()
 	wg.Wait()
+	// The links are down: no reading is added any more. Let the projector
+	// catch up with what is journaled, then stop it and the hub.
+	g.proj.drain()
+	pcancel()
+	<-projDone
+	g.hub.Close()
 	err := g.db.Close()
 	close(errc)
 	for e := range errc {
@@ -158,50 +219,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info("stopped")
 	return nil
-}
-
-// HandleData journals a reading and acknowledges it once it is durable.
-func (g *Gateway) HandleData(r osp.Reading) {
-	rec := store.Reading{
-		Time: r.Received, Device: store.DeviceID{Type: r.Device.Type, Module: r.Device.Module},
-		SID: r.SID, MessageID: r.MessageID, DataType: r.DataType, Flags: uint8(r.Flags),
-		Payload: r.Payload, Authenticated: r.Authenticated,
-	}
-	if s, ok := r.Peer.(fmt.Stringer); ok {
-		rec.Link = s.String()
-	}
-	ack := r.Flags&osp.FlagAckReq != 0
-	ref := r.AckRef()
-	dev := r.Device
-	g.db.AppendAsync(rec, func(seq uint64, err error) {
-		if err != nil {
-			g.log.Error("reading not journaled; not acknowledged", "device", dev.String(), "message_id", ref.MessageID, "err", err)
-			return
-		}
-		if ack {
-			_ = g.srv.Ack(ref) // a session gone meanwhile: the sensor retransmits
-		}
-	})
-}
-
-// HandleEvent logs session life-cycle events.
-func (g *Gateway) HandleEvent(e osp.Event) {
-	attrs := []any{"device", e.Device.String(), "sid", e.SID}
-	if e.Peer != nil {
-		if s, ok := e.Peer.(fmt.Stringer); ok {
-			attrs = append(attrs, "peer", s.String())
-		}
-	}
-	switch e.Kind {
-	case osp.EventSessionOpened:
-		g.log.Info("osp session opened", append(attrs, "secure", e.Secure)...)
-	case osp.EventHandshakeFailed:
-		g.log.Warn("osp handshake failed", append(attrs, "err", e.Err)...)
-	case osp.EventResendFailed, osp.EventResendUnavailable:
-		g.log.Warn("osp reading lost by sensor", append(attrs, "event", e.Kind.String(), "message_id", e.MessageID)...)
-	default:
-		g.log.Info("osp "+e.Kind.String(), append(attrs, "err", e.Err)...)
-	}
 }
 
 // registry adapts the store's device registry to osp.DeviceLookup.

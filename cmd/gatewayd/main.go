@@ -65,6 +65,7 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	cfg.Version = version
 	log := newLogger(cfg.Log, stderr)
 	log.Info("starting", "version", version, "config", name, "data", *dataDir)
 

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgegate/edgegate/gateway/osp"
+	"github.com/edgegate/edgegate/gateway/things"
+	"github.com/edgegate/edgegate/store"
+)
+
+// restoreState overlays the values of a stored things.StateRecord on t: the
+// latest value of every property the record holds, and LastSeen. Presence
+// is not restored: nothing is connected at start.
+func restoreState(t *things.Thing, value []byte) {
+	var rec things.StateRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return // an unreadable state is rebuilt by the next reading
+	}
+	idx := make(map[string]int, len(t.Properties))
+	for i, p := range t.Properties {
+		idx[p.Name] = i
+	}
+	for _, sp := range rec.Properties {
+		if sp.Value.IsZero() {
+			continue
+		}
+		if i, ok := idx[sp.Name]; ok {
+			if p := &t.Properties[i]; p.Type == sp.Value.Type() {
+				p.Value, p.Updated, p.Raw = sp.Value, sp.Updated, sp.Raw
+			}
+			continue
+		}
+		t.Properties = append(t.Properties, sp)
+	}
+	t.LastSeen = rec.LastSeen
+}
+
+// asyncPersister hands the hub's changes to the store's group committer
+// without waiting for their fsync: state and history are derived from the
+// journal, which is durable first, and the projector's cursor is queued
+// after them, so a crash loses nothing that a replay does not rebuild.
+type asyncPersister struct {
+	db  *store.DB
+	log *slog.Logger
+}
+
+func (p asyncPersister) PutState(thingID string, value []byte, at time.Time) error {
+	p.db.PutStateAsync(thingID, value, at, p.done("state", thingID))
+	return nil
+}
+
+func (p asyncPersister) AppendHistory(thingID string, at time.Time, value []byte) error {
+	p.db.AppendHistoryAsync(thingID, at, value, p.done("history", thingID))
+	return nil
+}
+
+func (p asyncPersister) done(what, thingID string) func(error) {
+	return func(err error) {
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			p.log.Warn("things: persist failed", "what", what, "thing", thingID, "err", err)
+		}
+	}
+}
+
+// ospOwner performs the actions of OSP things: the profile's COMMAND script,
+// sent to the device's session.
+type ospOwner struct{ g *Gateway }
+
+func (o ospOwner) Perform(ctx context.Context, thingID, action string, args map[string]string) (things.Result, error) {
+	typ, mod, ok := things.ParseOSPThingID(thingID)
+	if !ok {
+		return things.Result{}, fmt.Errorf("%w: %q", things.ErrUnknownThing, thingID)
+	}
+	id := store.DeviceID{Type: typ, Module: mod}
+	p, _ := o.g.devices.get(id)
+	script, err := p.CommandScript(action, args)
+	if err != nil {
+		return things.Result{}, err
+	}
+	res, err := o.g.command(ctx, id, script)
+	if err != nil {
+		return things.Result{}, err
+	}
+	msg := fmt.Sprintf("exit code %d", res.ExitCode)
+	if len(res.Response) > 0 {
+		msg += ": " + string(res.Response)
+	}
+	return things.Result{Status: things.StatusDone, Ref: fmt.Sprint(res.ID), Message: msg}, nil
+}
+
+// command sends script to the device's session and waits for the response
+// (bounded by the server's command timeout) or ctx's end.
+func (g *Gateway) command(ctx context.Context, id store.DeviceID, script []byte) (osp.CommandResult, error) {
+	ch := make(chan osp.CommandResult, 1)
+	_, err := g.srv.SendCommand(ospDevice(id), script, func(r osp.CommandResult) { ch <- r })
+	if err != nil {
+		return osp.CommandResult{}, err
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return r, r.Err
+		}
+		return r, nil
+	case <-ctx.Done():
+		return osp.CommandResult{}, fmt.Errorf("waiting for the response: %w", ctx.Err())
+	}
+}
+
+// firmwareSource serves FIRMWARE requests from the store. A chunk larger
+// than the link allows is answered empty (and logged): the image must be
+// stored again with a smaller chunk size.
+type firmwareSource struct {
+	db  *store.DB
+	log *slog.Logger
+}
+
+func (f firmwareSource) FirmwareChunk(dev osp.DeviceID, name string, chunk uint16, max int) ([]byte, error) {
+	b, err := f.db.FirmwareChunk(name, chunk)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			f.log.Error("firmware chunk", "device", dev.String(), "firmware", name, "chunk", chunk, "err", err)
+		}
+		return nil, err
+	}
+	if len(b) > max {
+		f.log.Warn("firmware chunk larger than the link allows; answered empty",
+			"device", dev.String(), "firmware", name, "chunk", chunk, "size", len(b), "max", max)
+		return nil, nil
+	}
+	return b, nil
+}
+
+// wakeup is a coalescing signal: any number of notify calls before a
+// receive wake the receiver once.
+type wakeup struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func (w *wakeup) ch() chan struct{} {
+	w.once.Do(func() { w.c = make(chan struct{}, 1) })
+	return w.c
+}
+
+func (w *wakeup) notify() {
+	select {
+	case w.ch() <- struct{}{}:
+	default:
+	}
+}

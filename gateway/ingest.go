@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/edgegate/edgegate/gateway/osp"
+	"github.com/edgegate/edgegate/gateway/things"
+	"github.com/edgegate/edgegate/store"
+)
+
+// HandleData journals a reading and acknowledges it once it is durable; the
+// projector then applies it to the hub.
+func (g *Gateway) HandleData(r osp.Reading) {
+	rec := store.Reading{
+		Time: r.Received, Device: store.DeviceID{Type: r.Device.Type, Module: r.Device.Module},
+		SID: r.SID, MessageID: r.MessageID, DataType: r.DataType, Flags: uint8(r.Flags),
+		Payload: r.Payload, Authenticated: r.Authenticated,
+	}
+	if s, ok := r.Peer.(fmt.Stringer); ok {
+		rec.Link = s.String()
+	}
+	ack := r.Flags&osp.FlagAckReq != 0
+	ref := r.AckRef()
+	dev := r.Device
+	g.db.AppendAsync(rec, func(seq uint64, err error) {
+		if err != nil {
+			g.log.Error("reading not journaled; not acknowledged", "device", dev.String(), "message_id", ref.MessageID, "err", err)
+			return
+		}
+		if ack {
+			_ = g.srv.Ack(ref) // a session gone meanwhile: the sensor retransmits
+		}
+		g.proj.notify()
+	})
+}
+
+// HandleEvent logs session life-cycle events and keeps the things'
+// presence.
+func (g *Gateway) HandleEvent(e osp.Event) {
+	attrs := []any{"device", e.Device.String(), "sid", e.SID}
+	if e.Peer != nil {
+		if s, ok := e.Peer.(fmt.Stringer); ok {
+			attrs = append(attrs, "peer", s.String())
+		}
+	}
+	tid := things.OSPThingID(e.Device.Type, e.Device.Module)
+	switch e.Kind {
+	case osp.EventSessionOpened:
+		g.log.Info("osp session opened", append(attrs, "secure", e.Secure)...)
+		_ = g.hub.SetPresent(tid, true)
+	case osp.EventSessionClosed:
+		g.log.Info("osp session closed", append(attrs, "reason", errString(e.Err))...)
+		if !errors.Is(e.Err, osp.ErrReplaced) { // its successor is open
+			_ = g.hub.SetPresent(tid, false)
+		}
+	case osp.EventHandshakeFailed:
+		g.log.Warn("osp handshake failed", append(attrs, "err", e.Err)...)
+	case osp.EventResendFailed, osp.EventResendUnavailable:
+		g.log.Warn("osp reading lost by sensor", append(attrs, "event", e.Kind.String(), "message_id", e.MessageID)...)
+	default:
+		g.log.Info("osp "+e.Kind.String(), attrs...)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

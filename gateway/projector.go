@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgegate/edgegate/gateway/things"
+	"github.com/edgegate/edgegate/store"
+)
+
+// projectorConsumer is the projector's cursor name in the store.
+const projectorConsumer = "things"
+
+// projectBatch is how many journal readings the projector reads at a time.
+const projectBatch = 512
+
+// projector applies the journal to the hub: every committed reading is
+// decoded with its device's profile and becomes an Update of the device's
+// thing. It is a journal consumer with its own cursor, so it never slows
+// the ingest path (a reading is acknowledged once journaled, not once
+// projected), never drops a reading when it falls behind, and after a
+// restart replays what it had not reached.
+type projector struct {
+	db      *store.DB
+	hub     *things.Hub
+	devices *deviceTable
+	log     *slog.Logger
+	wake    wakeup
+
+	next      uint64 // the next sequence to apply; only run touches it
+	replayTo  uint64 // readings up to here were journaled before this start
+	projected atomic.Uint64
+	undecoded atomic.Uint64
+	caughtUp  chan chan struct{}
+}
+
+func newProjector(db *store.DB, hub *things.Hub, devices *deviceTable, log *slog.Logger) (*projector, error) {
+	p := &projector{db: db, hub: hub, devices: devices, log: log, caughtUp: make(chan chan struct{})}
+	cur, err := db.Cursor(projectorConsumer)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// First start: register the cursor so retention keeps what the
+		// hub has not seen.
+		if err := db.SetCursor(projectorConsumer, 0); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	}
+	_, _, last, _, err := db.JournalStats()
+	if err != nil {
+		return nil, err
+	}
+	p.next, p.replayTo = cur+1, last
+	p.projected.Store(cur)
+	return p, nil
+}
+
+// notify tells the projector that new readings are journaled.
+func (p *projector) notify() { p.wake.notify() }
+
+// drain waits until the projector has applied everything journaled so far
+// (or five seconds passed).
+func (p *projector) drain() {
+	done := make(chan struct{})
+	select {
+	case p.caughtUp <- done:
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (p *projector) run(ctx context.Context) {
+	if p.next <= p.replayTo {
+		p.log.Info("things: replaying the journal", "from", p.next, "to", p.replayTo)
+	}
+	retry := time.NewTimer(0)
+	<-retry.C
+	for {
+		n, err := p.step()
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			p.log.Error("things: reading the journal", "next", p.next, "err", err)
+			retry.Reset(time.Second)
+			select {
+			case <-ctx.Done():
+				return
+			case <-retry.C:
+			}
+			continue
+		}
+		if n == projectBatch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake.ch():
+		case done := <-p.caughtUp:
+			// Everything journaled before the request is applied once a
+			// step finds nothing more.
+			for {
+				if n, err := p.step(); err != nil || n < projectBatch {
+					break
+				}
+			}
+			close(done)
+		}
+	}
+}
+
+// step applies up to projectBatch readings and reports how many it read.
+func (p *projector) step() (int, error) {
+	rs, err := p.db.Readings(p.next, projectBatch)
+	if err != nil || len(rs) == 0 {
+		return 0, err
+	}
+	for i := range rs {
+		p.apply(&rs[i])
+	}
+	last := rs[len(rs)-1].Seq
+	p.next = last + 1
+	p.projected.Store(last)
+	p.db.SetCursorAsync(projectorConsumer, last, nil)
+	return len(rs), nil
+}
+
+func (p *projector) apply(r *store.Reading) {
+	prof, known := p.devices.get(r.Device)
+	if !known {
+		return // a removed device: its readings stay in the journal only
+	}
+	id := things.OSPThingID(r.Device.Type, r.Device.Module)
+	if r.Seq <= p.replayTo {
+		// Replaying after a restart: the stored state may already hold
+		// this reading (state is queued before the cursor, and a crash can
+		// fall between them).
+		if t, ok := p.hub.Get(id); ok && !r.Time.After(t.LastSeen) {
+			return
+		}
+	}
+	values := prof.DecodeOrRaw(r.DataType, r.Payload)
+	if prof != nil && len(values) == 1 && values[0].Raw {
+		p.undecoded.Add(1)
+	}
+	if err := p.hub.Update(id, values, r.Time); err != nil && !errors.Is(err, things.ErrUnknownThing) && !errors.Is(err, things.ErrClosed) {
+		p.log.Warn("things: update", "thing", id, "seq", r.Seq, "err", err)
+	}
+}
