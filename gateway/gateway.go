@@ -76,7 +76,8 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		}
 	}()
 	g.devices = newDeviceTable(profiles)
-	g.hub = things.New(things.Options{Logger: log.With("subsystem", "things"), Persister: asyncPersister{db: db, log: log}})
+	pers := newPersister(db, log.With("subsystem", "things"))
+	g.hub = things.New(things.Options{Logger: log.With("subsystem", "things"), Persister: pers})
 	if err := g.provision(); err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.hub.RegisterOwner(things.KindOSP, ospOwner{g})
-	if g.proj, err = newProjector(db, g.hub, g.devices, log.With("subsystem", "things")); err != nil {
+	if g.proj, err = newProjector(db, g.hub, pers, g.devices, log.With("subsystem", "things")); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if l := cfg.OSP.UDP.Listen; l != "" {

@@ -41,29 +41,84 @@ func restoreState(t *things.Thing, value []byte) {
 	t.LastSeen = rec.LastSeen
 }
 
-// asyncPersister hands the hub's changes to the store's group committer
-// without waiting for their fsync: state and history are derived from the
-// journal, which is durable first, and the projector's cursor is queued
+// persister hands the hub's changes to the store's group committer without
+// waiting for their fsync: state and history are derived from the journal,
+// which is durable first, and the projector's cursor is committed with or
 // after them, so a crash loses nothing that a replay does not rebuild.
-type asyncPersister struct {
+//
+// While the projector applies a run of readings (between begin and commit),
+// the changes are gathered into one store.Batch, with the thing's state
+// written once per run (the last wins) and the cursor last: a run of
+// hundreds of readings costs the committer one queued write, not two per
+// reading. Outside a run (presence, a re-described thing) each change is
+// queued at once.
+type persister struct {
 	db  *store.DB
 	log *slog.Logger
+
+	mu     sync.Mutex
+	batch  *store.Batch // non-nil during a run
+	states map[string]pendingState
 }
 
-func (p asyncPersister) PutState(thingID string, value []byte, at time.Time) error {
-	p.db.PutStateAsync(thingID, value, at, p.done("state", thingID))
+type pendingState struct {
+	value []byte
+	at    time.Time
+}
+
+func newPersister(db *store.DB, log *slog.Logger) *persister {
+	return &persister{db: db, log: log, states: make(map[string]pendingState)}
+}
+
+func (p *persister) PutState(thingID string, value []byte, at time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.batch == nil {
+		p.db.PutStateAsync(thingID, value, at, p.done("state"))
+		return nil
+	}
+	p.states[thingID] = pendingState{value: value, at: at} // the hub does not reuse value
 	return nil
 }
 
-func (p asyncPersister) AppendHistory(thingID string, at time.Time, value []byte) error {
-	p.db.AppendHistoryAsync(thingID, at, value, p.done("history", thingID))
-	return nil
+func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.batch == nil {
+		p.db.AppendHistoryAsync(thingID, at, value, p.done("history"))
+		return nil
+	}
+	return p.batch.AppendHistory(thingID, at, value)
 }
 
-func (p asyncPersister) done(what, thingID string) func(error) {
+// begin starts gathering changes into one batch.
+func (p *persister) begin() {
+	p.mu.Lock()
+	p.batch = p.db.NewBatch()
+	p.mu.Unlock()
+}
+
+// commit queues the gathered changes and the projector's cursor as one
+// write.
+func (p *persister) commit(consumer string, cursor uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.batch
+	p.batch = nil
+	for id, s := range p.states {
+		if err := b.PutState(id, s.value, s.at); err != nil {
+			p.log.Warn("things: persist failed", "what", "state", "thing", id, "err", err)
+		}
+	}
+	clear(p.states)
+	_ = b.SetCursor(consumer, cursor)
+	p.db.ApplyAsync(b, p.done("projection"))
+}
+
+func (p *persister) done(what string) func(error) {
 	return func(err error) {
 		if err != nil && !errors.Is(err, store.ErrClosed) {
-			p.log.Warn("things: persist failed", "what", what, "thing", thingID, "err", err)
+			p.log.Warn("things: persist failed", "what", what, "err", err)
 		}
 	}
 }

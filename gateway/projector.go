@@ -26,6 +26,7 @@ const projectBatch = 512
 type projector struct {
 	db      *store.DB
 	hub     *things.Hub
+	pers    *persister
 	devices *deviceTable
 	log     *slog.Logger
 	wake    wakeup
@@ -37,8 +38,8 @@ type projector struct {
 	caughtUp  chan chan struct{}
 }
 
-func newProjector(db *store.DB, hub *things.Hub, devices *deviceTable, log *slog.Logger) (*projector, error) {
-	p := &projector{db: db, hub: hub, devices: devices, log: log, caughtUp: make(chan chan struct{})}
+func newProjector(db *store.DB, hub *things.Hub, pers *persister, devices *deviceTable, log *slog.Logger) (*projector, error) {
+	p := &projector{db: db, hub: hub, pers: pers, devices: devices, log: log, caughtUp: make(chan chan struct{})}
 	cur, err := db.Cursor(projectorConsumer)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -120,13 +121,14 @@ func (p *projector) step() (int, error) {
 	if err != nil || len(rs) == 0 {
 		return 0, err
 	}
+	p.pers.begin()
 	for i := range rs {
 		p.apply(&rs[i])
 	}
 	last := rs[len(rs)-1].Seq
+	p.pers.commit(projectorConsumer, last)
 	p.next = last + 1
 	p.projected.Store(last)
-	p.db.SetCursorAsync(projectorConsumer, last, nil)
 	return len(rs), nil
 }
 

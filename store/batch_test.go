@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/store"
+	"github.com/edgegate/edgegate/store/storetest"
+)
+
+func TestBatchCommitsTogetherInOrder(t *testing.T) {
+	clk := newClock()
+	db := storetest.MustOpen(t, store.Options{Now: clk.Now, HistoryPerThing: 100})
+	for i := range 3 {
+		if _, err := db.Append(t.Context(), reading(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := db.Stats().Commits
+	b := db.NewBatch()
+	at := clk.Now()
+	for i := range 50 {
+		if err := b.AppendHistory("t1", at.Add(time.Duration(i)*time.Second), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.PutState("t1", []byte{byte(i)}, at.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetCursor("things", 3); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 101 {
+		t.Fatalf("Len %d", b.Len())
+	}
+	if err := b.PutState("", nil, at); !errors.Is(err, store.ErrInvalid) || b.Len() != 101 {
+		t.Fatalf("invalid thing id: %v, len %d", err, b.Len())
+	}
+	done, ch := doneChan()
+	db.ApplyAsync(b, done)
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Stats().Commits - before; n != 1 {
+		t.Errorf("%d commits for one batch", n)
+	}
+	if e, err := db.State("t1"); err != nil || e.Value[0] != 49 {
+		t.Errorf("state %v %v: the last PutState must win", e, err)
+	}
+	if h, err := db.History("t1", time.Time{}, time.Time{}, 100); err != nil || len(h) != 50 {
+		t.Errorf("history %d %v", len(h), err)
+	}
+	if c, err := db.Cursor("things"); err != nil || c != 3 {
+		t.Errorf("cursor %d %v", c, err)
+	}
+
+	// A cursor past the journal is reported; the rest still commits.
+	b = db.NewBatch()
+	b.PutState("t2", []byte("x"), at)
+	b.SetCursor("things", 99)
+	done, ch = doneChan()
+	db.ApplyAsync(b, done)
+	if err := <-ch; !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("cursor past the end: %v", err)
+	}
+	if _, err := db.State("t2"); err != nil {
+		t.Errorf("the batch's valid write was lost: %v", err)
+	}
+	if c, _ := db.Cursor("things"); c != 3 {
+		t.Errorf("cursor moved to %d", c)
+	}
+
+	// An empty batch completes at once.
+	done, ch = doneChan()
+	db.ApplyAsync(db.NewBatch(), done)
+	if err := <-ch; err != nil {
+		t.Error(err)
+	}
+}
