@@ -49,6 +49,11 @@
 //     is durable (nil: the data is visible to every reader by then) or has
 //     failed (an error, as the synchronous twin would return).
 //
+// A Batch (NewBatch, then ApplyAsync) gathers many state, history and cursor
+// writes into one queued write that commits in one transaction, in the order
+// they were added: a consumer deriving data from a run of readings takes one
+// queue slot per run instead of one per write.
+//
 // IMPORTANT: done runs on the goroutine that commits every write. It must
 // not block, and must not call any DB write method, synchronous or
 // asynchronous, nor Close: that would deadlock the committer. Hand the
