@@ -48,8 +48,7 @@ type daemon struct {
 
 func startDaemon(t *testing.T, data string) *daemon {
 	t.Helper()
-	cfg := filepath.Join(data, "..", "gatewayd.toml")
-	os.WriteFile(cfg, []byte(`
+	return startDaemonConfig(t, data, `
 [osp.udp]
 listen = "127.0.0.1:0"
 [log]
@@ -59,7 +58,15 @@ type = 1
 module = 4242
 secure = true
 key = "`+e2eKey+`"
-`), 0o600)
+`)
+}
+
+// startDaemonConfig starts gatewayd on the configuration text, with its
+// data in data, and waits until it listens.
+func startDaemonConfig(t *testing.T, data, config string) *daemon {
+	t.Helper()
+	cfg := filepath.Join(data, "..", "gatewayd.toml")
+	os.WriteFile(cfg, []byte(config), 0o600)
 	cmd := exec.Command(gatewaydBin, "-config", cfg, "-data", data)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
