@@ -7,22 +7,34 @@
 // Usage:
 //
 //	ospsim -gateway 127.0.0.1:4700 -n 10 -count 100 [-secure -key HEX] [-type 1 -module 1000]
+//
+// With -admin (gatewayd's admin socket) it can provision the simulated
+// sensors first (-provision), check afterwards that every acknowledged
+// reading is in the journal (-verify), and reports the store's fsyncs per
+// reading. A sensor whose session goes silent reconnects, so a run survives
+// a gateway restart. -pause exercises dormant sessions, -hold keeps idle
+// sessions open (a session-count test), -echo measures a UDP echo server
+// with the same traffic shape instead (the benchmark's baseline), and -json
+// ends the output with one machine-readable line.
+//
+// The files: sim.go runs the sensors, admin.go provisions and verifies,
+// echo.go is the baseline mode, report.go prints the results.
 package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
-	"sync"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,46 +54,95 @@ type options struct {
 	gateway    string
 	n          int
 	count      int
+	duration   time.Duration
 	rate       float64
+	window     int
 	secure     bool
 	key        []byte
 	devType    uint
 	module     uint
-	dataType   uint
+	dataTypes  []uint16
 	payload    int
 	ackShare   float64
 	loss       float64
 	wait       time.Duration
 	answerCmds bool
+
+	pauseEvery int
+	pause      time.Duration
+	hold       time.Duration
+	silence    time.Duration
+	handshakes int
+
+	ackTimeout       time.Duration
+	handshakeTimeout time.Duration
+
+	admin     string
+	provision bool
+	verify    bool
+	echo      string
+	json      bool
+
+	// progress receives progress lines (stderr in the command).
+	progress io.Writer
+}
+
+// defaults returns the options of a command line without flags.
+func defaults() options {
+	return options{gateway: "127.0.0.1:4700", n: 1, count: 10, rate: 10, devType: 1, module: 1,
+		dataTypes: []uint16{10}, payload: 32, ackShare: 1, wait: 10 * time.Second, answerCmds: true,
+		silence: 3 * time.Second, handshakes: 64, ackTimeout: time.Second, handshakeTimeout: 2 * time.Second,
+		progress: io.Discard}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ospsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o options
-	var keyHex string
-	fs.StringVar(&o.gateway, "gateway", "127.0.0.1:4700", "gateway OSP UDP address")
-	fs.IntVar(&o.n, "n", 1, "number of simulated sensors")
-	fs.IntVar(&o.count, "count", 10, "DATA packets per sensor")
-	fs.Float64Var(&o.rate, "rate", 10, "DATA packets per second per sensor (0: as fast as ACKs allow)")
+	o := defaults()
+	var keyHex, dataTypes string
+	var dataType uint
+	fs.StringVar(&o.gateway, "gateway", o.gateway, "gateway OSP UDP address")
+	fs.IntVar(&o.n, "n", o.n, "number of simulated sensors")
+	fs.IntVar(&o.count, "count", o.count, "DATA packets per sensor (0: only open the sessions)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop sending after this long even if -count is not reached (0: no limit)")
+	fs.Float64Var(&o.rate, "rate", o.rate, "DATA packets per second per sensor (0: as fast as ACKs allow)")
+	fs.IntVar(&o.window, "window", 0, "AckReq DATA packets a sensor may have unacknowledged (0: its cache, 256)")
 	fs.BoolVar(&o.secure, "secure", false, "secure sessions (AES-128 EAX)")
 	fs.StringVar(&keyHex, "key", "", "AES-128 key of the secure sensors, 32 hex digits")
-	fs.UintVar(&o.devType, "type", 1, "DeviceType of the sensors")
-	fs.UintVar(&o.module, "module", 1, "ModuleID of the first sensor; the others follow")
-	fs.UintVar(&o.dataType, "datatype", 10, "DataType of the DATA packets")
-	fs.IntVar(&o.payload, "payload", 32, "payload bytes per DATA packet")
-	fs.Float64Var(&o.ackShare, "ack", 1, "share of DATA packets with AckReq (0..1)")
+	fs.UintVar(&o.devType, "type", o.devType, "DeviceType of the sensors")
+	fs.UintVar(&o.module, "module", o.module, "ModuleID of the first sensor; the others follow")
+	fs.UintVar(&dataType, "datatype", 10, "DataType of the DATA packets")
+	fs.StringVar(&dataTypes, "datatypes", "", "DataTypes used round-robin, comma-separated (overrides -datatype)")
+	fs.IntVar(&o.payload, "payload", o.payload, "payload bytes per DATA packet; from 8 on it starts with a 64-bit counter")
+	fs.Float64Var(&o.ackShare, "ack", o.ackShare, "share of DATA packets with AckReq (0..1)")
 	fs.Float64Var(&o.loss, "loss", 0, "share of the sensors' own packets dropped before sending (0..1)")
-	fs.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for outstanding ACKs at the end")
-	fs.BoolVar(&o.answerCmds, "answer", true, "answer COMMANDs with exit code 1 and the script echoed")
+	fs.DurationVar(&o.wait, "wait", o.wait, "how long to wait for outstanding ACKs at the end")
+	fs.BoolVar(&o.answerCmds, "answer", o.answerCmds, "answer COMMANDs with exit code 1 and the script echoed")
+	fs.IntVar(&o.pauseEvery, "pause-every", 0, "pause the session after every N DATA packets (with -pause)")
+	fs.DurationVar(&o.pause, "pause", 0, "how long a paused session stays silent before its next DATA resumes it")
+	fs.DurationVar(&o.hold, "hold", 0, "keep every session open this long after sending, then close")
+	fs.DurationVar(&o.silence, "silence", o.silence, "reconnect when unacknowledged DATA has waited this long with no packet from the gateway")
+	fs.IntVar(&o.handshakes, "handshakes", o.handshakes, "handshakes in flight at once while opening the sessions (more can overflow the gateway's socket buffer)")
+	fs.DurationVar(&o.ackTimeout, "ack-timeout", o.ackTimeout, "retransmit unacknowledged DATA after this long")
+	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", o.handshakeTimeout, "give up a handshake step after this long and retry")
+	fs.StringVar(&o.admin, "admin", "", "gatewayd's admin socket, for -provision, -verify and the store's counters")
+	fs.BoolVar(&o.provision, "provision", false, "add every simulated sensor through the admin API first (needs -admin)")
+	fs.BoolVar(&o.verify, "verify", false, "check that every acknowledged reading is in the journal (needs -admin)")
+	fs.StringVar(&o.echo, "echo", "", "baseline: drive the UDP echo server at this address instead of a gateway")
+	fs.BoolVar(&o.json, "json", false, "end the output with the result as one JSON line")
+	cpuProfile := fs.String("cpuprofile", "", "write ospsim's own CPU profile to this file (go tool pprof)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "ospsim", version)
 		return nil
 	}
+	o.progress = stderr
 	if o.secure {
 		k, err := hex.DecodeString(keyHex)
 		if err != nil || len(k) != osp.KeyLen {
@@ -89,244 +150,99 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		o.key = k
 	}
-	if o.n < 1 || o.payload < 0 || o.ackShare < 0 || o.ackShare > 1 || o.loss < 0 || o.loss >= 1 {
-		return errors.New("invalid -n, -payload, -ack or -loss")
+	o.dataTypes = []uint16{uint16(dataType)}
+	if dataTypes != "" {
+		dts, err := parseDataTypes(dataTypes)
+		if err != nil {
+			return err
+		}
+		o.dataTypes = dts
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.echo != "" {
+		addr, err := net.ResolveUDPAddr("udp", o.echo)
+		if err != nil {
+			return err
+		}
+		res, err := runEcho(ctx, addr, o)
+		if err != nil {
+			return err
+		}
+		res.print(stdout, o.json)
+		if res.echoed == 0 {
+			return errors.New("no echo received")
+		}
+		return nil
 	}
 	gw, err := net.ResolveUDPAddr("udp", o.gateway)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res := simulate(ctx, gw, o)
-	res.print(stdout)
-	if res.sessions < o.n {
+	res, err := runOSP(ctx, gw, o)
+	if res != nil {
+		res.print(stdout, o)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.sessions < o.n:
 		return fmt.Errorf("%d of %d sessions established", res.sessions, o.n)
+	case o.verify && res.lost > 0:
+		return fmt.Errorf("%d acknowledged readings are not in the journal", res.lost)
 	}
 	return nil
 }
 
-type result struct {
-	mu        sync.Mutex
-	sessions  int
-	sent      int
-	ackReq    int
-	acked     int
-	commands  int
-	resends   int
-	latencies []time.Duration
-	elapsed   time.Duration
-	failures  []string
+// check validates the option values and their combinations.
+func (o *options) check() error {
+	switch {
+	case o.n < 1 || o.count < 0 || o.payload < 0 || o.rate < 0 || o.window < 0:
+		return errors.New("invalid -n, -count, -payload, -rate or -window")
+	case o.ackShare < 0 || o.ackShare > 1 || o.loss < 0 || o.loss >= 1:
+		return errors.New("-ack must be 0..1 and -loss 0..1 (excluded)")
+	case o.payload+3+osp.DefaultTagLen+osp.MaxHeaderLen > osp.MaxPacketSize:
+		return fmt.Errorf("-payload %d does not fit an OSP packet", o.payload)
+	case slices.Contains(o.dataTypes, 0):
+		return errors.New("DataType 0 is the resend stub: use 1..65535")
+	case o.pauseEvery < 0 || (o.pauseEvery > 0) != (o.pause > 0):
+		return errors.New("-pause and -pause-every go together")
+	case o.handshakes < 1 || o.silence <= 0 || o.ackTimeout <= 0 || o.handshakeTimeout <= 0:
+		return errors.New("invalid -handshakes, -silence, -ack-timeout or -handshake-timeout")
+	case (o.provision || o.verify) && o.admin == "":
+		return errors.New("-provision and -verify need -admin")
+	case o.verify && o.payload < 8:
+		return errors.New("-verify needs -payload 8 or more: the reading's counter identifies it")
+	case o.echo != "" && (o.admin != "" || o.pauseEvery > 0 || o.hold > 0):
+		return errors.New("-echo does not combine with -admin, -pause or -hold")
+	}
+	return nil
 }
 
-func (r *result) print(w io.Writer) {
-	slices.Sort(r.latencies)
-	pct := func(p float64) time.Duration {
-		if len(r.latencies) == 0 {
-			return 0
+// parseDataTypes parses "10,11": DataTypes 1..65535 (0 is the resend stub).
+func parseDataTypes(s string) ([]uint16, error) {
+	var dts []uint16
+	for f := range strings.SplitSeq(s, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(f), 0, 16)
+		if err != nil || v == 0 {
+			return nil, fmt.Errorf("-datatypes: %q is not a DataType 1..65535", f)
 		}
-		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+		dts = append(dts, uint16(v))
 	}
-	fmt.Fprintf(w, "sessions established: %d\n", r.sessions)
-	fmt.Fprintf(w, "DATA sent: %d (%d with AckReq)\n", r.sent, r.ackReq)
-	fmt.Fprintf(w, "ACKs received: %d\n", r.acked)
-	fmt.Fprintf(w, "RESENDs answered: %d, COMMANDs answered: %d\n", r.resends, r.commands)
-	if r.elapsed > 0 {
-		fmt.Fprintf(w, "throughput: %.0f DATA/s\n", float64(r.sent)/r.elapsed.Seconds())
-	}
-	fmt.Fprintf(w, "ack latency: p50 %v p99 %v max %v\n", pct(0.50), pct(0.99), pct(1))
-	fmt.Fprintf(w, "unacknowledged at the end: %d\n", r.ackReq-r.acked)
-	for _, f := range r.failures {
-		fmt.Fprintln(w, "failure:", f)
-	}
-}
-
-// sensor is one simulated device on its own UDP socket.
-type sensor struct {
-	conn *net.UDPConn
-	cl   *osp.Client
-	loss float64
-	rng  *rand.Rand
-	mu   sync.Mutex
-
-	sentAt map[uint64]time.Time // by sequence number in the payload
-	acked  chan struct{}
-	opened chan struct{}
-}
-
-func (s *sensor) Send(pkt []byte) error {
-	if s.loss > 0 {
-		s.mu.Lock()
-		drop := s.rng.Float64() < s.loss
-		s.mu.Unlock()
-		if drop {
-			return nil
-		}
-	}
-	_, err := s.conn.Write(pkt)
-	return err
-}
-
-func simulate(ctx context.Context, gw *net.UDPAddr, o options) *result {
-	res := &result{}
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range o.n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := runSensor(ctx, gw, o, i, res); err != nil {
-				res.mu.Lock()
-				res.failures = append(res.failures, fmt.Sprintf("sensor %d: %v", i, err))
-				res.mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res
-}
-
-func runSensor(ctx context.Context, gw *net.UDPAddr, o options, i int, res *result) error {
-	conn, err := net.DialUDP("udp", nil, gw)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	s := &sensor{conn: conn, loss: o.loss, rng: rand.New(rand.NewPCG(uint64(i), 7)),
-		sentAt: map[uint64]time.Time{}, acked: make(chan struct{}, 1), opened: make(chan struct{}, 1)}
-	sec := osp.Security{Secure: o.secure, Key: o.key}
-	dev := osp.DeviceID{Type: uint16(o.devType), Module: uint32(o.module) + uint32(i)}
-	s.cl, err = osp.NewClient(osp.ClientConfig{Device: dev, Security: sec, Peer: s, AckTimeout: time.Second,
-		OnEvent: func(e osp.ClientEvent) { s.event(e, o, res) }})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { <-ctx.Done(); conn.Close() }()
-	go func() {
-		buf := make([]byte, osp.MaxPacketSize)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			s.cl.Handle(buf[:n])
-		}
-	}()
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.cl.Tick()
-			}
-		}
-	}()
-	for attempt := 0; !s.cl.Open(); attempt++ {
-		if attempt == 5 || ctx.Err() != nil {
-			return errors.New("no session")
-		}
-		s.cl.Connect()
-		select {
-		case <-s.opened:
-		case <-time.After(2 * time.Second):
-		case <-ctx.Done():
-		}
-	}
-	res.mu.Lock()
-	res.sessions++
-	res.mu.Unlock()
-
-	var tick <-chan time.Time
-	if o.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
-		defer t.Stop()
-		tick = t.C
-	}
-	payload := make([]byte, max(o.payload, 8))
-	for seq := uint64(0); seq < uint64(o.count); {
-		if tick != nil {
-			select {
-			case <-tick:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		binary.BigEndian.PutUint64(payload, seq)
-		var flags osp.Flags
-		if float64(seq%1000)/1000 < o.ackShare {
-			flags = osp.FlagAckReq
-		}
-		s.mu.Lock()
-		s.sentAt[seq] = time.Now()
-		s.mu.Unlock()
-		if _, err := s.cl.SendData(uint16(o.dataType), payload[:max(o.payload, 8)], flags); err != nil {
-			if errors.Is(err, osp.ErrCacheFull) {
-				select { // every cache slot awaits an ACK: wait for one
-				case <-s.acked:
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				continue
-			}
-			return err
-		}
-		res.mu.Lock()
-		res.sent++
-		if flags != 0 {
-			res.ackReq++
-		}
-		res.mu.Unlock()
-		seq++
-	}
-	deadline := time.Now().Add(o.wait)
-	for len(s.cl.Unacked()) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return s.cl.Close()
-}
-
-func (s *sensor) event(e osp.ClientEvent, o options, res *result) {
-	switch e.Kind {
-	case osp.ClientOpened:
-		select {
-		case s.opened <- struct{}{}:
-		default:
-		}
-	case osp.ClientAcked:
-		if len(e.Payload) >= 8 {
-			seq := binary.BigEndian.Uint64(e.Payload)
-			s.mu.Lock()
-			at, ok := s.sentAt[seq]
-			delete(s.sentAt, seq)
-			s.mu.Unlock()
-			res.mu.Lock()
-			res.acked++
-			if ok {
-				res.latencies = append(res.latencies, time.Since(at))
-			}
-			res.mu.Unlock()
-		}
-		select {
-		case s.acked <- struct{}{}:
-		default:
-		}
-	case osp.ClientResendRequested:
-		res.mu.Lock()
-		res.resends++
-		res.mu.Unlock()
-	case osp.ClientCommand:
-		res.mu.Lock()
-		res.commands++
-		res.mu.Unlock()
-		if o.answerCmds {
-			s.cl.RespondCommand(e.Command.ID, osp.ExitSuccess, e.Command.Script)
-		}
-	}
+	return dts, nil
 }

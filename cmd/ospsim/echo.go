@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/edgegate/edgegate/gateway/osp"
+)
+
+// The echo mode is the benchmark's baseline: what the kernel's loopback and
+// UDP sockets allow with no protocol work. It drives a UDP echo server
+// (scripts/udpecho) with the traffic shape of the OSP load mode at -rate 0:
+//
+//   - o.n workers, each on its own connected UDP socket, as each sensor is;
+//   - each keeps a window of requests outstanding and sends the next one as
+//     an answer comes back. The window is the OSP mode's: the number of
+//     AckReq DATA packets a sensor may have unacknowledged at once (-window;
+//     0 means the client's cache, 256 MessageIDs), so both modes have
+//     n × window packets in flight;
+//   - each request has exactly the size of a secure DATA packet with a
+//     -payload byte payload and the default 8-byte tag (echoPacketSize); the
+//     echo plays the ACKNOWLEDGE (which in OSP is smaller, 15 bytes);
+//   - a worker that hears nothing for echoTimeout takes its window as lost
+//     and sends a fresh one, as a sensor retransmits.
+//
+// A worker stops after -count answers or at -duration. -rate is ignored:
+// the baseline is a maximum.
+
+// echoTimeout is how long a worker waits for an answer before it takes its
+// window as lost.
+const echoTimeout = 200 * time.Millisecond
+
+// echoPacketSize is the size of a secure DATA packet carrying payload bytes:
+// fixed header, then the EAX-encrypted body (MessageID, DataType, payload)
+// and the default 8-byte tag.
+func echoPacketSize(payload int) int {
+	d := osp.Data{MessageID: 1, DataType: 10, Payload: make([]byte, payload)}
+	return osp.PacketSizeFor(len(d.AppendBody(nil)) + osp.DefaultTagLen)
+}
+
+// echoResult is what an echo run measured.
+type echoResult struct {
+	workers, window, size int
+	sent, echoed          int
+	timeouts              int
+	elapsed               time.Duration
+	latencies             []time.Duration
+}
+
+type echoWorker struct {
+	conn      *net.UDPConn
+	sent      int
+	echoed    int
+	timeouts  int
+	last      time.Time
+	latencies []time.Duration
+}
+
+func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, error) {
+	window := o.window
+	if window == 0 {
+		window = 256
+	}
+	res := &echoResult{workers: o.n, window: window, size: echoPacketSize(o.payload)}
+	workers := make([]*echoWorker, o.n)
+	for i := range workers {
+		conn, err := net.DialUDP("udp", nil, addr)
+		if err != nil {
+			for _, w := range workers[:i] {
+				w.conn.Close()
+			}
+			return nil, err
+		}
+		workers[i] = &echoWorker{conn: conn}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		for _, w := range workers {
+			w.conn.Close()
+		}
+	})
+	defer stop()
+	start := time.Now()
+	var end time.Time
+	if o.duration > 0 {
+		end = start.Add(o.duration)
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(o.count, window, res.size, end)
+		}()
+	}
+	wg.Wait()
+	last := start
+	for _, w := range workers {
+		w.conn.Close()
+		res.sent += w.sent
+		res.echoed += w.echoed
+		res.timeouts += w.timeouts
+		res.latencies = append(res.latencies, w.latencies...)
+		last = latest(last, w.last)
+	}
+	res.elapsed = last.Sub(start)
+	slices.Sort(res.latencies)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// run keeps window requests of size bytes in flight until count answers
+// came back or end passed. A request carries its number in its first 8
+// bytes; a ring of send times, indexed by that number, gives the latency.
+func (w *echoWorker) run(count, window, size int, end time.Time) {
+	type stamp struct {
+		n  uint64
+		at time.Time
+	}
+	ring := make([]stamp, 4*window)
+	pkt := make([]byte, size)
+	buf := make([]byte, 2048)
+	inflight := 0
+	expired := func() bool { return !end.IsZero() && !time.Now().Before(end) }
+	fill := func() bool {
+		for inflight < window && w.echoed+inflight < count && !expired() {
+			n := uint64(w.sent)
+			binary.BigEndian.PutUint64(pkt, n)
+			ring[n%uint64(len(ring))] = stamp{n, time.Now()}
+			if _, err := w.conn.Write(pkt); err != nil && errors.Is(err, net.ErrClosed) {
+				return false
+			}
+			w.sent++
+			inflight++
+		}
+		return true
+	}
+	if !fill() {
+		return
+	}
+	for inflight > 0 {
+		_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
+		n, err := w.conn.Read(buf)
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ne) && ne.Timeout():
+			w.timeouts++
+			inflight = 0
+			if !fill() {
+				return
+			}
+			continue
+		case errors.Is(err, net.ErrClosed):
+			return
+		default: // refused: the server is not there (yet); the timeout resends
+			continue
+		}
+		now := time.Now()
+		if n >= 8 {
+			num := binary.BigEndian.Uint64(buf)
+			if st := ring[num%uint64(len(ring))]; st.n == num && !st.at.IsZero() {
+				w.latencies = append(w.latencies, now.Sub(st.at))
+			}
+		}
+		w.echoed++
+		w.last = now
+		inflight = max(inflight-1, 0)
+		if !fill() {
+			return
+		}
+	}
+}
+
+func (r *echoResult) rate() float64 { return perSec(r.echoed, r.elapsed) }
+
+func (r *echoResult) print(w io.Writer, asJSON bool) {
+	lat := r.latencies
+	fmt.Fprintf(w, "echo workers: %d, window %d, %d-byte datagrams\n", r.workers, r.window, r.size)
+	fmt.Fprintf(w, "requests sent: %d, answers received: %d, windows timed out: %d\n", r.sent, r.echoed, r.timeouts)
+	fmt.Fprintf(w, "echo rate: %.0f requests/s over %v\n", r.rate(), r.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "round trip: p50 %v p99 %v max %v\n", percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1))
+	if asJSON {
+		writeJSON(w, map[string]any{"mode": "echo", "workers": r.workers, "window": r.window, "packet_bytes": r.size,
+			"sent": r.sent, "echoed": r.echoed, "timeouts": r.timeouts, "elapsed_s": round(r.elapsed.Seconds()),
+			"echo_rps": round(r.rate()), "p50_ms": ms(percentile(lat, 0.50)), "p99_ms": ms(percentile(lat, 0.99)),
+			"max_ms": ms(percentile(lat, 1))})
+	}
+}
