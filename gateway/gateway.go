@@ -37,6 +37,7 @@ type Gateway struct {
 	srv     *osp.Server
 	udp     *udp.Link
 	proj    *projector
+	acks    *acker
 	devices *deviceTable
 
 	adminLn  net.Listener
@@ -100,6 +101,7 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	g.acks = newAcker(g.srv)
 	g.hub.RegisterOwner(things.KindOSP, ospOwner{g})
 	if g.proj, err = newProjector(db, g.hub, pers, g.devices, log.With("subsystem", "things")); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -187,6 +189,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		start("admin", func(ctx context.Context) error { return g.adminSrv.Serve(ctx, g.adminLn) })
 		g.log.Info("admin api listening", "socket", g.adminLn.Addr().String())
 	}
+	start("acks", func(ctx context.Context) error { g.acks.run(ctx); return nil })
 	projDone := make(chan struct{})
 	pctx, pcancel := context.WithCancel(context.Background())
 	go func() {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -29,10 +30,51 @@ func (g *Gateway) HandleData(r osp.Reading) {
 			return
 		}
 		if ack {
-			_ = g.srv.Ack(ref) // a session gone meanwhile: the sensor retransmits
+			g.acks.push(ref)
 		}
 		g.proj.notify()
 	})
+}
+
+// acker sends the ACKNOWLEDGEs of durable readings from its own goroutine,
+// so that the store's committer (which reports durability) goes straight
+// back to committing instead of sealing and sending packets: the two then
+// run in parallel, and a commit's ACKs go out while the next batch is
+// written.
+type acker struct {
+	srv *osp.Server
+	ch  chan osp.AckRef
+}
+
+func newAcker(srv *osp.Server) *acker { return &acker{srv: srv, ch: make(chan osp.AckRef, 8192)} }
+
+// push queues an ACK. It never blocks the committer and never drops an
+// ACK: when the queue is full it sends the ACK itself.
+func (a *acker) push(ref osp.AckRef) {
+	select {
+	case a.ch <- ref:
+	default:
+		_ = a.srv.Ack(ref)
+	}
+}
+
+// run sends queued ACKs until ctx ends, then sends what is still queued.
+func (a *acker) run(ctx context.Context) {
+	for {
+		select {
+		case ref := <-a.ch:
+			_ = a.srv.Ack(ref) // a session gone meanwhile: the sensor retransmits
+		case <-ctx.Done():
+			for {
+				select {
+				case ref := <-a.ch:
+					_ = a.srv.Ack(ref)
+				default:
+					return
+				}
+			}
+		}
+	}
 }
 
 // HandleEvent logs session life-cycle events and keeps the things'

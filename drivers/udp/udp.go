@@ -40,6 +40,10 @@ type Options struct {
 	// MTU is the largest packet the link sends (default 1472: an Ethernet
 	// frame without IP and UDP headers).
 	MTU int
+	// ReadBuffer is the socket's receive buffer in bytes (default 4 MiB;
+	// the kernel caps it at net.core.rmem_max). Sensors send in bursts, and
+	// a reading dropped by a full buffer costs a RESEND round trip.
+	ReadBuffer int
 	// Now is the clock of the rate limiter (default time.Now).
 	Now func() time.Time
 	// OnError is told about every dropped datagram (for logs and metrics);
@@ -86,8 +90,14 @@ func New(pc net.PacketConn, opts Options) *Link {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ReadBuffer <= 0 {
+		opts.ReadBuffer = 4 << 20
+	}
 	l := &Link{pc: pc, opts: opts, peers: make(map[netip.AddrPort]*Peer)}
 	l.conn, _ = pc.(*net.UDPConn)
+	if l.conn != nil {
+		_ = l.conn.SetReadBuffer(opts.ReadBuffer) // best effort: capped by the kernel
+	}
 	return l
 }
 

@@ -3,7 +3,6 @@ package things
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -374,17 +373,18 @@ func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 		return nil
 	}
 	id := e.t.ID
-	state, err := json.Marshal(StateRecord{
+	rec := StateRecord{
 		ID: id, Kind: e.t.Kind, Name: e.t.Name, Present: e.t.Present,
 		LastSeen: e.t.LastSeen, Properties: e.t.Properties,
-	})
+	}
+	state, err := rec.AppendJSON(make([]byte, 0, 128+96*len(rec.Properties)))
 	if err != nil {
 		h.mu.Unlock()
 		return fmt.Errorf("things: encode state of %q: %w", id, err)
 	}
 	var history []byte
 	if hist != nil {
-		if history, err = json.Marshal(hist); err != nil {
+		if history, err = hist.AppendJSON(make([]byte, 0, 48+80*len(hist.Values))); err != nil {
 			h.mu.Unlock()
 			return fmt.Errorf("things: encode history of %q: %w", id, err)
 		}

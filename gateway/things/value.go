@@ -2,7 +2,6 @@ package things
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -171,39 +170,7 @@ type valueJSON struct {
 // "-Inf", so marshalling never fails for a valid Value. The zero Value is
 // {"type":"invalid"}.
 func (v Value) MarshalJSON() ([]byte, error) {
-	var raw []byte
-	switch v.typ {
-	case TypeInvalid:
-		return []byte(`{"type":"invalid"}`), nil
-	case TypeBool:
-		raw = strconv.AppendBool(nil, v.b)
-	case TypeInt:
-		raw = strconv.AppendInt(nil, v.i, 10)
-	case TypeFloat:
-		switch {
-		case math.IsNaN(v.f):
-			raw = []byte(`"NaN"`)
-		case math.IsInf(v.f, 1):
-			raw = []byte(`"+Inf"`)
-		case math.IsInf(v.f, -1):
-			raw = []byte(`"-Inf"`)
-		default:
-			raw = strconv.AppendFloat(nil, v.f, 'g', -1, 64)
-		}
-	case TypeString:
-		var err error
-		if raw, err = json.Marshal(v.s); err != nil {
-			return nil, fmt.Errorf("things: marshal value: %w", err)
-		}
-	case TypeBytes:
-		raw = make([]byte, 0, base64.StdEncoding.EncodedLen(len(v.s))+2)
-		raw = append(raw, '"')
-		raw = base64.StdEncoding.AppendEncode(raw, []byte(v.s))
-		raw = append(raw, '"')
-	default:
-		return nil, fmt.Errorf("things: cannot marshal value of %v", v.typ)
-	}
-	return json.Marshal(valueJSON{Type: v.typ, Value: raw})
+	return v.AppendJSON(nil)
 }
 
 // UnmarshalJSON decodes the shape MarshalJSON writes.
