@@ -18,13 +18,24 @@ type Batch struct {
 	db   *DB
 	size int64
 	fns  []func(tx *bolt.Tx) error
+
+	// History entries grouped by thing, so that a thing's history bucket
+	// is opened and trimmed once per batch, not once per entry.
+	history map[string][]historyEntry
+	things  []string // in order of first entry
 }
 
 // NewBatch returns an empty batch for db.
 func (db *DB) NewBatch() *Batch { return &Batch{db: db} }
 
 // Len returns the number of writes in the batch.
-func (b *Batch) Len() int { return len(b.fns) }
+func (b *Batch) Len() int {
+	n := len(b.fns)
+	for _, es := range b.history {
+		n += len(es)
+	}
+	return n
+}
 
 func (b *Batch) add(size int64, fn func(tx *bolt.Tx) error, err error) error {
 	if err != nil {
@@ -46,12 +57,27 @@ func (b *Batch) PutState(thingID string, value []byte, at time.Time) error {
 }
 
 // AppendHistory adds an AppendHistory; its arguments are checked now
-// (ErrInvalid) and value is copied.
+// (ErrInvalid) and value is copied. A thing's entries are written in the
+// order they were added, before the batch's other writes (so a cursor in
+// the batch never lands without them).
 func (b *Batch) AppendHistory(thingID string, at time.Time, value []byte) error {
-	size, fn, err := b.db.appendHistory(thingID, at, value)
-	if err = b.add(size, fn, err); err != nil {
+	if at.IsZero() {
+		at = b.db.opts.Now()
+	}
+	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
 		return fmt.Errorf("store: batch: append history: %w", err)
 	}
+	v := append(make([]byte, 0, 1+len(value)), historyV1)
+	v = append(v, value...)
+	if b.history == nil {
+		b.history = make(map[string][]historyEntry)
+	}
+	es, ok := b.history[thingID]
+	if !ok {
+		b.things = append(b.things, thingID)
+	}
+	b.history[thingID] = append(es, historyEntry{at: at, value: v})
+	b.size += int64(len(thingID) + 16 + len(v) + 2*leafOverhead)
 	return nil
 }
 
@@ -76,15 +102,20 @@ func (b *Batch) SetCursor(consumer string, seq uint64) error {
 // package documentation.
 func (db *DB) ApplyAsync(b *Batch, done func(error)) {
 	done = orNop(done)
-	if len(b.fns) == 0 {
+	if b.Len() == 0 {
 		done(nil)
 		return
 	}
-	fns, size := b.fns, b.size
-	b.fns, b.size = nil, 0
+	fns, size, history, things := b.fns, b.size, b.history, b.things
+	b.fns, b.size, b.history, b.things = nil, 0, nil, nil
 	var rejected []error
 	db.writeAsync("batch", size, func(tx *bolt.Tx) error {
 		rejected = rejected[:0]
+		for _, id := range things {
+			if err := db.putHistory(tx, id, history[id]); err != nil {
+				return err
+			}
+		}
 		for _, fn := range fns {
 			if err := fn(tx); err != nil {
 				var rj *rejectError

@@ -55,6 +55,28 @@ func TestBatchCommitsTogetherInOrder(t *testing.T) {
 		t.Errorf("cursor %d %v", c, err)
 	}
 
+	// Entries grouped per thing are trimmed once, to HistoryPerThing.
+	b = db.NewBatch()
+	for i := range 80 {
+		b.AppendHistory("t1", at.Add(time.Hour+time.Duration(i)*time.Second), []byte{byte(100 + i)})
+		b.AppendHistory("t3", at.Add(time.Duration(i)*time.Second), []byte{byte(i)})
+	}
+	done, ch = doneChan()
+	db.ApplyAsync(b, done)
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	h, err := db.History("t1", time.Time{}, time.Time{}, 1000)
+	if err != nil || len(h) != 100 || h[0].Value[0] != 30 || h[99].Value[0] != 179 {
+		t.Errorf("trimmed history: %d entries, first %v, last %v, %v", len(h), h[0].Value, h[len(h)-1].Value, err)
+	}
+	if h3, _ := db.History("t3", time.Time{}, time.Time{}, 1000); len(h3) != 80 {
+		t.Errorf("t3 has %d entries", len(h3))
+	}
+	if st := db.Stats(); st.HistoryTrimmed != 30 {
+		t.Errorf("HistoryTrimmed %d, want 30", st.HistoryTrimmed)
+	}
+
 	// A cursor past the journal is reported; the rest still commits.
 	b = db.NewBatch()
 	b.PutState("t2", []byte("x"), at)

@@ -202,44 +202,60 @@ func (db *DB) appendHistory(thingID string, at time.Time, value []byte) (int64, 
 		return 0, nil, err
 	}
 	v := append([]byte{historyV1}, value...)
-	limit := uint64(db.opts.HistoryPerThing)
+	entries := []historyEntry{{at: at, value: v}}
 	return int64(len(thingID) + 16 + len(v) + 2*leafOverhead), func(tx *bolt.Tx) error {
-		h := tx.Bucket(bucketHistory)
-		tb, err := h.CreateBucketIfNotExists([]byte(thingID))
-		if err != nil {
-			return err
-		}
-		tb.FillPercent = historyFill
+		return db.putHistory(tx, thingID, entries)
+	}, nil
+}
+
+// historyEntry is one encoded history value (version byte included).
+type historyEntry struct {
+	at    time.Time
+	value []byte
+}
+
+// putHistory adds entries to thingID's history in tx, opening its bucket
+// once, then trims the history to Options.HistoryPerThing. The entries it
+// trims are counted in Stats.HistoryTrimmed once tx commits.
+func (db *DB) putHistory(tx *bolt.Tx, thingID string, entries []historyEntry) error {
+	limit := uint64(db.opts.HistoryPerThing)
+	h := tx.Bucket(bucketHistory)
+	tb, err := h.CreateBucketIfNotExists([]byte(thingID))
+	if err != nil {
+		return err
+	}
+	tb.FillPercent = historyFill
+	var k [16]byte
+	for _, e := range entries {
 		id, err := h.NextSequence()
 		if err != nil {
 			return err
 		}
-		var k [16]byte
-		binary.BigEndian.PutUint64(k[0:8], sortableTime(at))
+		binary.BigEndian.PutUint64(k[0:8], sortableTime(e.at))
 		binary.BigEndian.PutUint64(k[8:16], id)
-		if err := tb.Put(k[:], v); err != nil {
+		if err := tb.Put(k[:], e.value); err != nil {
 			return err
 		}
-		count := tb.Sequence() + 1
-		if count > limit {
-			var keys [][]byte
-			c := tb.Cursor()
-			for k, _ := c.First(); k != nil && uint64(len(keys)) < count-limit; k, _ = c.Next() {
-				keys = append(keys, slices.Clone(k))
-			}
-			for _, k := range keys {
-				if err := tb.Delete(k); err != nil {
-					return err
-				}
-			}
-			trimmed := uint64(len(keys))
-			count -= trimmed
-			// Counted only if the transaction commits, before any caller
-			// of the batch is told it is durable.
-			tx.OnCommit(func() { db.stats.historyTrimmed.Add(trimmed) })
+	}
+	count := tb.Sequence() + uint64(len(entries))
+	if count > limit {
+		var keys [][]byte
+		c := tb.Cursor()
+		for k, _ := c.First(); k != nil && uint64(len(keys)) < count-limit; k, _ = c.Next() {
+			keys = append(keys, slices.Clone(k))
 		}
-		return tb.SetSequence(count)
-	}, nil
+		for _, k := range keys {
+			if err := tb.Delete(k); err != nil {
+				return err
+			}
+		}
+		trimmed := uint64(len(keys))
+		count -= trimmed
+		// Counted only if the transaction commits, before any caller of
+		// the batch is told it is durable.
+		tx.OnCommit(func() { db.stats.historyTrimmed.Add(trimmed) })
+	}
+	return tb.SetSequence(count)
 }
 
 // History returns up to limit entries of thingID's history with from <= At
