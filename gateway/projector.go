@@ -17,6 +17,11 @@ const projectorConsumer = "things"
 // projectBatch is how many journal readings the projector reads at a time.
 const projectBatch = 512
 
+// projectLinger is how long the projector waits after a wake-up before it
+// applies what was journaled: hub subscribers see a reading at most this
+// much later than its ACK.
+const projectLinger = 10 * time.Millisecond
+
 // projector applies the journal to the hub: every committed reading is
 // decoded with its device's profile and becomes an Update of the device's
 // thing. It is a journal consumer with its own cursor, so it never slows
@@ -83,6 +88,8 @@ func (p *projector) run(ctx context.Context) {
 	}
 	retry := time.NewTimer(0)
 	<-retry.C
+	linger := time.NewTimer(0)
+	<-linger.C
 	for {
 		n, err := p.step()
 		if err != nil && !errors.Is(err, store.ErrClosed) {
@@ -102,15 +109,32 @@ func (p *projector) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.wake.ch():
-		case done := <-p.caughtUp:
-			// Everything journaled before the request is applied once a
-			// step finds nothing more.
-			for {
-				if n, err := p.step(); err != nil || n < projectBatch {
-					break
-				}
+			// Linger so that the readings of many commits are applied,
+			// and their state and history written, in one batch: the
+			// committer then spends its time on the journal, which
+			// sensors wait for, rather than on derived data.
+			linger.Reset(projectLinger)
+			select {
+			case <-ctx.Done():
+				return
+			case <-linger.C:
+			case done := <-p.caughtUp:
+				p.catchUp()
+				close(done)
 			}
+		case done := <-p.caughtUp:
+			p.catchUp()
 			close(done)
+		}
+	}
+}
+
+// catchUp applies everything journaled so far: until a step finds less
+// than a full batch.
+func (p *projector) catchUp() {
+	for {
+		if n, err := p.step(); err != nil || n < projectBatch {
+			return
 		}
 	}
 }

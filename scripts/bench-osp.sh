@@ -14,14 +14,14 @@
 #                      the handshake rate while opening them
 #
 # Needs bash, coreutils, awk and Go. Knobs (environment): SENSORS (32),
-# WINDOW (8: unacknowledged DATA per sensor), DURATION (6s), SESSIONS (10000),
+# WINDOW (32: unacknowledged DATA per sensor), DURATION (6s), SESSIONS (10000),
 # HOLD (5s), GO (go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 SENSORS=${SENSORS:-32}
-WINDOW=${WINDOW:-8}
+WINDOW=${WINDOW:-32}
 DURATION=${DURATION:-6s}
 SESSIONS=${SESSIONS:-10000}
 HOLD=${HOLD:-5s}
