@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -309,4 +310,26 @@ func (b backend) Thing(ctx context.Context, id string) (things.Thing, error) {
 		return things.Thing{}, fmt.Errorf("%w: thing %q", admin.ErrNotFound, id)
 	}
 	return t, nil
+}
+
+func (b backend) Ports(ctx context.Context) ([]admin.Port, error) {
+	list, err := serial.List()
+	if err != nil {
+		return nil, err
+	}
+	used := make(map[string]string)
+	for _, l := range b.g.serial {
+		if st := l.Stats(); st.Path != "" {
+			used[st.Path] = l.Name()
+		}
+	}
+	out := make([]admin.Port, len(list))
+	for i, p := range list {
+		out[i] = admin.Port{Name: p.Name, USB: p.IsUSB, SerialNumber: p.SerialNumber,
+			Manufacturer: p.Manufacturer, Product: p.Product, Link: used[p.Name]}
+		if p.IsUSB {
+			out[i].VID, out[i].PID = fmt.Sprintf("%04x", p.VID), fmt.Sprintf("%04x", p.PID)
+		}
+	}
+	return out, nil
 }

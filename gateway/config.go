@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/edgegate/edgegate/board"
 )
 
 // Config is gatewayd's configuration file (TOML).
@@ -18,6 +20,7 @@ type Config struct {
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`
 	Admin   AdminConfig    `toml:"admin"`
+	Board   board.Config   `toml:"board"`
 	Log     LogConfig      `toml:"log"`
 	Devices []DeviceConfig `toml:"device"`
 
@@ -44,7 +47,10 @@ type AdminConfig struct {
 
 // OSPConfig configures the OSP server and its links.
 type OSPConfig struct {
-	UDP UDPConfig `toml:"udp"`
+	UDP    UDPConfig      `toml:"udp"`
+	Serial []SerialConfig `toml:"serial"`
+	DTLS   DTLSConfig     `toml:"dtls"`
+	LoRa   LoRaConfig     `toml:"lora"`
 	// HandshakeTimeout, CommandTimeout, ResendTimeout: see osp.ServerConfig.
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
 	CommandTimeout   Duration `toml:"command_timeout"`
@@ -159,6 +165,27 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			return bad("osp.udp.listen", fmt.Sprintf("%q", l), err.Error())
 		}
+	}
+	for i, sc := range c.OSP.Serial {
+		if _, err := sc.driver(); err != nil {
+			return fmt.Errorf("%w: osp.serial[%d]: %w", ErrConfig, i, err)
+		}
+	}
+	if d := c.OSP.DTLS; d.Listen != "" {
+		if _, _, err := net.SplitHostPort(d.Listen); err != nil {
+			return bad("osp.dtls.listen", fmt.Sprintf("%q", d.Listen), err.Error())
+		}
+		if !d.PSK && !d.Certificate {
+			return bad("osp.dtls.listen", fmt.Sprintf("%q", d.Listen), "set psk = true or certificate = true (or both)")
+		}
+	}
+	if c.OSP.LoRa.Enabled {
+		if _, err := c.OSP.LoRa.driver(); err != nil {
+			return fmt.Errorf("%w: osp.lora: %w", ErrConfig, err)
+		}
+	}
+	if err := c.Board.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if m := c.OSP.UDP.MTU; m != 0 && (m < 64 || m > 16383) {
 		return bad("osp.udp.mtu", m, "must be 64..16383")

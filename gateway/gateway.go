@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgegate/edgegate/drivers/dtls"
+	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
@@ -36,6 +38,10 @@ type Gateway struct {
 	hub     *things.Hub
 	srv     *osp.Server
 	udp     *udp.Link
+	serial  []*serial.Link
+	dtls    *dtls.Link
+	links   []link // serial, DTLS and LoRa links (UDP apart)
+	board   boardState
 	proj    *projector
 	acks    *acker
 	devices *deviceTable
@@ -106,6 +112,11 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if g.proj, err = newProjector(db, g.hub, pers, g.devices, log.With("subsystem", "things")); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := g.openLinks(); err != nil {
+		return nil, err
+	}
+	g.openBoard()
+	g.startLoRa(g.board.devs.Radio)
 	if l := cfg.OSP.UDP.Listen; l != "" {
 		pc, err := net.ListenPacket("udp", l)
 		if err != nil {
@@ -135,6 +146,12 @@ func (g *Gateway) closeEarly() {
 	if g.adminLn != nil {
 		g.adminLn.Close()
 	}
+	if g.dtls != nil {
+		g.dtls.Close()
+	}
+	if g.board.devs != nil {
+		g.board.devs.Close()
+	}
 	if g.hub != nil {
 		g.hub.Close()
 	}
@@ -147,6 +164,14 @@ func (g *Gateway) UDPAddr() net.Addr {
 		return nil
 	}
 	return g.udp.Addr()
+}
+
+// DTLSAddr returns the bound OSP DTLS address (nil when DTLS is off).
+func (g *Gateway) DTLSAddr() net.Addr {
+	if g.dtls == nil {
+		return nil
+	}
+	return g.dtls.Addr()
 }
 
 // AdminSocket returns the admin API's socket path ("" when it is off).
@@ -185,6 +210,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		start("osp udp", func(ctx context.Context) error { return g.udp.Run(ctx, g.srv) })
 		g.log.Info("osp udp listening", "addr", g.udp.Addr().String())
 	}
+	for _, l := range g.links {
+		start(l.name, func(ctx context.Context) error { return l.run(ctx, g.srv) })
+		g.log.Info("osp link running", "link", l.name)
+	}
+	stopBoard := g.runBoard(ctx)
 	if g.adminSrv != nil {
 		start("admin", func(ctx context.Context) error { return g.adminSrv.Serve(ctx, g.adminLn) })
 		g.log.Info("admin api listening", "socket", g.adminLn.Addr().String())
@@ -200,6 +230,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
+			g.board.lastRun.Store(time.Now().UnixNano())
 			select {
 			case <-ctx.Done():
 				return nil
@@ -212,6 +243,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	<-ctx.Done()
 	g.srv.Close()
 	wg.Wait()
+	stopBoard()
 	// The links are down: no reading is added any more. Let the projector
 	// catch up with what is journaled, then stop it and the hub.
 	g.proj.drain()

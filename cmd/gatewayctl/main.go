@@ -19,6 +19,7 @@
 //	firmware list
 //	firmware remove NAME
 //	things [ID]
+//	ports
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -80,6 +81,7 @@ commands:
                                            send a COMMAND, wait for the response
   firmware add [--chunk-size N] NAME FILE | list | remove NAME
   things [ID]                              the hub's things and their state
+  ports                                    serial ports with USB VID:PID, serial number, product
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -146,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.firmwareRemove(ctx, rest)
 	case "things ":
 		err = x.things(ctx, rest)
+	case "ports ":
+		err = x.ports(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))
@@ -533,6 +537,26 @@ func (x *cli) things(ctx context.Context, args []string) error {
 				}
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", t.ID, t.Kind, dash(t.Name), t.Present, ago(t.LastSeen), strings.Join(vals, ", "))
+		}
+	})
+	return nil
+}
+
+func (x *cli) ports(ctx context.Context, args []string) error {
+	if _, err := parse(x.flags("ports"), args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	list, err := x.c.Ports(ctx)
+	if err != nil || x.asJSON {
+		return orJSON(x, list, err)
+	}
+	x.table("PORT\tUSB\tSERIAL\tPRODUCT\tLINK", func(w io.Writer) {
+		for _, p := range list {
+			usb := "-"
+			if p.USB {
+				usb = p.VID + ":" + p.PID
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.Name, usb, dash(p.SerialNumber), dash(strings.TrimSpace(p.Manufacturer+" "+p.Product)), dash(p.Link))
 		}
 	})
 	return nil

@@ -165,6 +165,10 @@ func TestDevicesReadingsCommandFirmware(t *testing.T) {
 	if !strings.Contains(out, "temperature") || !strings.Contains(out, "Cel") || !strings.Contains(out, "setInterval") {
 		t.Errorf("thing:\n%s", out)
 	}
+	out = mustCtl(t, sock, "ports")
+	if !strings.HasPrefix(out, "PORT") {
+		t.Errorf("ports:\n%s", out)
+	}
 	out = mustCtl(t, sock, "status", "--json")
 	var st admin.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Devices != 2 || st.Journal.LastSeq != 1 {

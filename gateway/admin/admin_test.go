@@ -52,6 +52,9 @@ func (b *stubBackend) Things(context.Context) ([]things.Thing, error) { return n
 func (b *stubBackend) Thing(context.Context, string) (things.Thing, error) {
 	return things.Thing{}, b.err
 }
+func (b *stubBackend) Ports(context.Context) ([]Port, error) {
+	return []Port{{Name: "/dev/ttyUSB0", USB: true, VID: "10c4", PID: "ea60"}}, b.err
+}
 
 func serve(t *testing.T, b Backend) (*Client, string) {
 	t.Helper()
@@ -93,6 +96,10 @@ func TestRoundTrip(t *testing.T) {
 	image := []byte{0, 1, 2, 255}
 	if _, err := c.PutFirmware(ctx, "fw-1.0", 64, image); err != nil || b.fwName != "fw-1.0" || b.fwChunk != 64 || string(b.fwData) != string(image) {
 		t.Fatalf("firmware %q %d %x %v", b.fwName, b.fwChunk, b.fwData, err)
+	}
+	ports, err := c.Ports(ctx)
+	if err != nil || len(ports) != 1 || ports[0].VID != "10c4" {
+		t.Errorf("ports %+v %v", ports, err)
 	}
 	sessions, err := c.Sessions(ctx)
 	if err != nil || sessions == nil {

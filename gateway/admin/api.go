@@ -52,6 +52,21 @@ type Backend interface {
 	DeleteFirmware(ctx context.Context, name string) error
 	Things(ctx context.Context) ([]things.Thing, error)
 	Thing(ctx context.Context, id string) (things.Thing, error)
+	// Ports lists the machine's serial ports.
+	Ports(ctx context.Context) ([]Port, error)
+}
+
+// Port is a serial port of the machine.
+type Port struct {
+	Name         string `json:"name"`
+	USB          bool   `json:"usb"`
+	VID          string `json:"vid,omitempty"` // 4 hex digits
+	PID          string `json:"pid,omitempty"`
+	SerialNumber string `json:"serialNumber,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Product      string `json:"product,omitempty"`
+	// Link names the configured OSP link using the port, if any.
+	Link string `json:"link,omitempty"`
 }
 
 // DeviceID names an OSP device: "Type:Module" in decimal in JSON and URLs.

@@ -179,3 +179,9 @@ func (c *Client) Thing(ctx context.Context, id string) (things.Thing, error) {
 	var t things.Thing
 	return t, c.do(ctx, http.MethodGet, "/v1/things/"+url.PathEscape(id), nil, "", &t)
 }
+
+// Ports lists the gateway machine's serial ports.
+func (c *Client) Ports(ctx context.Context) ([]Port, error) {
+	var list []Port
+	return list, c.do(ctx, http.MethodGet, "/v1/ports", nil, "", &list)
+}

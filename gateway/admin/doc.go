@@ -19,6 +19,7 @@
 //	DELETE /v1/firmware/{name}             204
 //	GET    /v1/things                      []things.Thing
 //	GET    /v1/things/{id}                 things.Thing
+//	GET    /v1/ports                       []Port (serial ports, USB ids)
 //
 // A failed request answers {"error": "...", "code": "..."} with the HTTP
 // status of its code: not_found 404, invalid 400, conflict 409,

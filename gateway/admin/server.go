@@ -74,6 +74,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /v1/firmware/{name}", s.deleteFirmware)
 	s.mux.HandleFunc("GET /v1/things", s.things)
 	s.mux.HandleFunc("GET /v1/things/{id}", s.thing)
+	s.mux.HandleFunc("GET /v1/ports", s.ports)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -305,6 +306,11 @@ func (s *Server) things(w http.ResponseWriter, r *http.Request) {
 func (s *Server) thing(w http.ResponseWriter, r *http.Request) {
 	t, err := s.b.Thing(r.Context(), r.PathValue("id"))
 	s.reply(w, r, t, err)
+}
+
+func (s *Server) ports(w http.ResponseWriter, r *http.Request) {
+	list, err := s.b.Ports(r.Context())
+	s.reply(w, r, nonNil(list), err)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

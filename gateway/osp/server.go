@@ -545,6 +545,17 @@ func (s *Server) Tick() {
 	s.tickList = list[:0]
 }
 
+// SessionDevice returns the device of the session with sid, pending or
+// open, so that a link that authenticates its peers itself (DTLS with a
+// device identity) can refuse packets for another device's session.
+func (s *Server) SessionDevice(sid uint16) (DeviceID, bool) {
+	ss := s.bySID(sid)
+	if ss == nil {
+		return DeviceID{}, false
+	}
+	return ss.dev, true
+}
+
 func (s *Server) bySID(sid uint16) *session {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

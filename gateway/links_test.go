@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	piondtls "github.com/pion/dtls/v3"
+
+	"github.com/edgegate/edgegate/drivers/serial"
+	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/osp"
+)
+
+// dtlsPeer carries an OSP client's packets over a DTLS connection.
+type dtlsPeer struct{ c *piondtls.Conn }
+
+func (p dtlsPeer) Send(pkt []byte) error { _, err := p.c.Write(pkt); return err }
+
+func dialDTLS(t *testing.T, addr net.Addr, identity string, key []byte) (*piondtls.Conn, error) {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := piondtls.ClientWithOptions(pc, addr,
+		piondtls.WithPSK(func([]byte) ([]byte, error) { return key, nil }),
+		piondtls.WithPSKIdentityHint([]byte(identity)),
+		piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8))
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// dtlsSensor runs an OSP client for dev inside a DTLS connection.
+func dtlsSensor(t *testing.T, c *piondtls.Conn, dev osp.DeviceID) *sensor {
+	t.Helper()
+	s := &sensor{t: t, ev: make(chan osp.ClientEvent, 256)}
+	var err error
+	s.cl, err = osp.NewClient(osp.ClientConfig{Device: dev, Security: secure(), Peer: dtlsPeer{c},
+		OnEvent: func(e osp.ClientEvent) { s.ev <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			s.cl.Handle(buf[:n])
+		}
+	}()
+	return s
+}
+
+func TestDTLSLinkWithPSKIdentities(t *testing.T) {
+	dir := t.TempDir()
+	r := startGateway(t, dir, "[osp.dtls]\nlisten = \"127.0.0.1:0\"\npsk = true\ncertificate = true\n")
+	for _, m := range []uint32{42, 43} {
+		r.add(admin.DeviceSpec{ID: admin.DeviceID{Type: 1, Module: m}, Secure: true, Key: testKey})
+	}
+	key := secure().Key
+
+	c, err := dialDTLS(t, r.g.DTLSAddr(), "1:42", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dtlsSensor(t, c, osp.DeviceID{Type: 1, Module: 42})
+	s.open()
+	s.sendAcked(10, []byte("over dtls"))
+	rs, err := r.api.LastReadings(context.Background(), admin.DeviceID{Type: 1, Module: 42}, 1)
+	if err != nil || len(rs) != 1 || !strings.HasPrefix(rs[0].Link, "dtls:") {
+		t.Fatalf("reading over DTLS: %+v %v", rs, err)
+	}
+
+	// Authenticated as 1:42, a peer cannot open 1:43's session.
+	c2, err := dialDTLS(t, r.g.DTLSAddr(), "1:42", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := dtlsSensor(t, c2, osp.DeviceID{Type: 1, Module: 43})
+	other.cl.Connect()
+	select {
+	case e := <-other.ev:
+		if e.Kind == osp.ClientOpened {
+			t.Fatal("a DTLS peer opened another device's session")
+		}
+	case <-time.After(700 * time.Millisecond):
+	}
+
+	// A wrong key never completes the handshake.
+	if _, err := dialDTLS(t, r.g.DTLSAddr(), "1:43", []byte("fedcba9876543210")); err == nil {
+		t.Error("a wrong PSK was accepted")
+	}
+	// The certificate was generated and persisted, key private.
+	if fi, err := os.Stat(dir + "/dtls-key.pem"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("dtls key file: %v %v", fi, err)
+	}
+}
+
+// ptyPeer writes an OSP client's packets to a pty master.
+type ptyPeer struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (p *ptyPeer) Send(pkt []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.f.Write(pkt)
+	return err
+}
+
+func TestSerialLinkOverPTY(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	path := slave.Name()
+	slave.Close()
+	r := startGateway(t, t.TempDir(), "[[osp.serial]]\npath = \""+path+"\"\nidle_timeout = \"100ms\"\n")
+	r.add(admin.DeviceSpec{ID: admin.DeviceID{Type: 2, Module: 1}, Secure: true, Key: testKey, Profile: "thermo"})
+
+	s := &sensor{t: t, ev: make(chan osp.ClientEvent, 256)}
+	s.cl, err = osp.NewClient(osp.ClientConfig{Device: osp.DeviceID{Type: 2, Module: 1}, Security: secure(),
+		Peer: &ptyPeer{f: master}, AckTimeout: time.Second, OnEvent: func(e osp.ClientEvent) { s.ev <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		fr := serial.NewFramer(serial.FramerConfig{})
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if err != nil {
+				return
+			}
+			fr.Feed(time.Now(), buf[:n], func(pkt []byte) { s.cl.Handle(pkt) })
+		}
+	}()
+	// The link opens the port asynchronously; connect until it answers.
+	for i := 0; ; i++ {
+		s.cl.Connect()
+		select {
+		case e := <-s.ev:
+			if e.Kind != osp.ClientOpened {
+				continue
+			}
+		case <-time.After(time.Second):
+			if i < 5 {
+				continue
+			}
+			t.Fatal("no session over the serial link")
+		}
+		break
+	}
+	master.Write([]byte{0xff, 0x13, 0x37}) // line noise before the next packet
+	s.sendAcked(10, []byte{0x09, 0xc4, 0x01, 0xf4, 0x55})
+	rs, err := r.api.LastReadings(context.Background(), admin.DeviceID{Type: 2, Module: 1}, 1)
+	if err != nil || len(rs) != 1 || rs[0].Link != "serial:"+path || len(rs[0].Values) != 3 {
+		t.Fatalf("reading over serial: %+v %v", rs, err)
+	}
+}
+
+func TestLoRaWithoutARadioLeavesTheRestRunning(t *testing.T) {
+	r := startGateway(t, t.TempDir(), "[osp.lora]\nenabled = true\n")
+	r.add(admin.DeviceSpec{ID: admin.DeviceID{Type: 1, Module: 1}})
+	s := newSensor(t, r.g.UDPAddr(), osp.DeviceID{Type: 1, Module: 1}, osp.Security{}, nil)
+	s.open()
+	s.sendAcked(1, []byte("udp still works"))
+}
+
+func TestLinkConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ toml, want string }{
+		{"[[osp.serial]]\nbaud = 9600\n", "osp.serial[0]"},
+		{"[[osp.serial]]\nusb = \"zz:1\"\n", "osp.serial[0]"},
+		{"[[osp.serial]]\npath = \"/dev/ttyS0\"\nparity = \"mark\"\n", "osp.serial[0]"},
+		{"[osp.dtls]\nlisten = \"127.0.0.1:4701\"\n", "psk = true or certificate = true"},
+		{"[osp.dtls]\nlisten = \"nonsense\"\npsk = true\n", "osp.dtls.listen"},
+		{"[osp.lora]\nenabled = true\nspreading_factor = 13\n", "osp.lora"},
+		{"[osp.lora]\nenabled = true\nregion = \"us915\"\n", "only eu868"},
+		{"[board]\nlora_hat = \"nosuch-hat\"\n", "lora_hat"},
+	} {
+		_, err := ParseConfig(strings.NewReader(tc.toml))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error mentioning %q", tc.toml, err, tc.want)
+		}
+	}
+	// A disabled radio is not validated.
+	if _, err := ParseConfig(strings.NewReader("[osp.lora]\nspreading_factor = 13\n")); err != nil {
+		t.Errorf("disabled lora: %v", err)
+	}
+}
