@@ -74,7 +74,7 @@ type refHistory struct {
 func testValues() []Value {
 	return []Value{
 		{}, BoolValue(true), BoolValue(false), IntValue(0), IntValue(-9223372036854775808), IntValue(42),
-		FloatValue(21.5), FloatValue(1e21), FloatValue(1e-7), FloatValue(-0.0), FloatValue(math.NaN()),
+		FloatValue(21.5), FloatValue(1e21), FloatValue(1e-7), FloatValue(math.Copysign(0, -1)), FloatValue(math.NaN()),
 		FloatValue(math.Inf(1)), FloatValue(math.Inf(-1)), FloatValue(0.1 + 0.2), FloatValue(123456789),
 		StringValue(""), StringValue("plain"), StringValue("quote\" back\\ <tag> & \n\t\r\b\f \x01 \x7f é 😀 \u2028\u2029 \xff\xfe"),
 		BytesValue(nil), BytesValue([]byte{0, 1, 2, 250, 255}),
