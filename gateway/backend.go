@@ -92,6 +92,17 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 	for i, v := range g.srv.Counters() {
 		s.OSP[osp.Counter(i).String()] = v
 	}
+	s.Links = map[string]any{}
+	for _, l := range g.serial {
+		s.Links[l.Name()] = l.Stats()
+	}
+	if g.dtls != nil {
+		s.Links["dtls"] = g.dtls.Stats()
+	}
+	if g.lora != nil {
+		s.Links[g.lora.String()] = g.lora.Stats()
+	}
+	s.Board, s.Pairing = g.board.info.String(), g.PairingOpen()
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

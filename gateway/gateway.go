@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/drivers/dtls"
+	"github.com/edgegate/edgegate/drivers/lora"
 	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
@@ -40,6 +41,7 @@ type Gateway struct {
 	udp     *udp.Link
 	serial  []*serial.Link
 	dtls    *dtls.Link
+	lora    *lora.Link
 	links   []link // serial, DTLS and LoRa links (UDP apart)
 	board   boardState
 	proj    *projector
@@ -280,9 +282,14 @@ func (r registry) LookupDevice(id osp.DeviceID) (osp.Security, error) {
 	return osp.Security{Secure: d.Secure, Key: d.Key, TagLen: d.TagLen, MaxMessageID: d.MaxMessageID}, nil
 }
 
-// rateLimitedDrop logs dropped datagrams at most once a second, with the
-// packet in hex so field failures become test seeds.
+// rateLimitedDrop logs dropped packets at debug level at most once a
+// second, with the packet in hex so field failures become test seeds.
 func rateLimitedDrop(log *slog.Logger) func(from netip.AddrPort, pkt []byte, err error) {
+	return rateLimitedDropAt(log, slog.LevelDebug)
+}
+
+// rateLimitedDropAt is rateLimitedDrop at another level.
+func rateLimitedDropAt(log *slog.Logger, level slog.Level) func(from netip.AddrPort, pkt []byte, err error) {
 	var mu sync.Mutex
 	var last time.Time
 	var suppressed int
@@ -295,7 +302,11 @@ func rateLimitedDrop(log *slog.Logger) func(from netip.AddrPort, pkt []byte, err
 		}
 		last = time.Now()
 		n := min(len(pkt), 64)
-		log.Debug("packet dropped", "from", from.String(), "err", err, "hex", hex.EncodeToString(pkt[:n]), "suppressed", suppressed)
+		attrs := []any{"err", err, "hex", hex.EncodeToString(pkt[:n]), "suppressed", suppressed}
+		if from.IsValid() {
+			attrs = append(attrs, "from", from.String())
+		}
+		log.Log(context.Background(), level, "packet dropped", attrs...)
 		suppressed = 0
 	}
 }

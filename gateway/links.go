@@ -199,7 +199,8 @@ func (g *Gateway) startLoRa(radio *board.Radio) {
 		log.Error("LoRa radio not available; running without LoRa", "radio", radio.String(), "err", err)
 		return
 	}
-	l := lora.New(dev, lora.Options{OnError: rateLimitedStream(log)})
+	l := lora.New(dev, lora.Options{OnError: loraErrors(log)})
+	g.lora = l
 	log.Info("lora radio ready", "radio", radio.String(), "config", lc.String())
 	g.links = append(g.links, link{name: l.String(), run: func(ctx context.Context, h packetHandler) error {
 		err := l.Run(ctx, h)
@@ -271,6 +272,22 @@ func (ig identityGate) Handle(pkt []byte, from osp.Peer) error {
 		}
 	}
 	return ig.srv.Handle(pkt, from)
+}
+
+// loraErrors logs dropped replies (duty cycle, queue) as warnings and other
+// drops (CRC errors, foreign packets) at debug level, each at most once a
+// second; the link counts every one of them.
+func loraErrors(log *slog.Logger) func(pkt []byte, err error) {
+	debug := rateLimitedStream(log)
+	warnDrop := rateLimitedDropAt(log, slog.LevelWarn)
+	warn := func(pkt []byte, err error) { warnDrop(netip.AddrPort{}, pkt, err) }
+	return func(pkt []byte, err error) {
+		if errors.Is(err, lora.ErrDutyCycle) || errors.Is(err, lora.ErrQueueFull) || errors.Is(err, lora.ErrQueueTimeout) {
+			warn(pkt, err)
+			return
+		}
+		debug(pkt, err)
+	}
 }
 
 // rateLimitedStream logs dropped bytes and packets of a stream or radio

@@ -178,6 +178,14 @@ func TestSerialLinkOverPTY(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].Link != "serial:"+path || len(rs[0].Values) != 3 {
 		t.Fatalf("reading over serial: %+v %v", rs, err)
 	}
+	st, err := r.api.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, ok := st.Links["serial:"+path].(map[string]any)
+	if !ok || ls["DiscardedBytes"].(float64) < 3 || ls["PacketsIn"].(float64) < 2 || st.Board == "" {
+		t.Errorf("status links %+v board %q", st.Links, st.Board)
+	}
 }
 
 func TestLoRaWithoutARadioLeavesTheRestRunning(t *testing.T) {

@@ -231,6 +231,10 @@ func (x *cli) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(x.out, "store        %d appends, %d commits, %d fsyncs, %d evicted by age, %d by size\n",
 		st.Store.Appends, st.Store.Commits, st.Store.Fsyncs, st.Store.EvictedByAge, st.Store.EvictedBySize)
 	fmt.Fprintf(x.out, "things       %d, projected to seq %d, %d undecoded\n", st.Things.Count, st.Things.Projected, st.Things.Undecoded)
+	fmt.Fprintf(x.out, "board        %s (pairing window %s)\n", st.Board, map[bool]string{true: "open", false: "closed"}[st.Pairing])
+	for name := range st.Links {
+		fmt.Fprintf(x.out, "link         %s\n", name)
+	}
 	return nil
 }
 

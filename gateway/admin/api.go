@@ -220,6 +220,12 @@ type Status struct {
 	OSP      map[string]uint64 `json:"osp"`
 	UDP      map[string]uint64 `json:"udp,omitempty"`
 	Things   ThingsStatus      `json:"things"`
+	// Links holds each serial, DTLS and LoRa link's counters, by link name.
+	Links map[string]any `json:"links,omitempty"`
+	// Board is the detected (or configured) board; Pairing reports whether
+	// the pairing window is open.
+	Board   string `json:"board"`
+	Pairing bool   `json:"pairing"`
 }
 
 // JournalStatus describes the readings journal.
