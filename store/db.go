@@ -54,7 +54,12 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	bdb, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: opts.LockTimeout})
+	// The freelist is not written at each commit (NoFreelistSync) but
+	// rebuilt by a scan at open, and kept as a hash map: a journal that
+	// retention trims leaves many free pages, and writing their list into
+	// every group commit would grow each commit with the file's age.
+	bdb, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: opts.LockTimeout,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: open %s: %w after %v: %w", path, ErrLocked, opts.LockTimeout, err)
