@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgegate/edgegate/gateway"
+	"github.com/edgegate/edgegate/gateway/gatewaytest"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
@@ -22,24 +22,7 @@ import (
 // OSP UDP address.
 func startGateway(t *testing.T) (string, *net.UDPAddr) {
 	t.Helper()
-	cfg, err := gateway.ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	<-g.Ready()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	g := gatewaytest.Start(t, "")
 	return g.AdminSocket(), g.UDPAddr().(*net.UDPAddr)
 }
 
