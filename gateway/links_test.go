@@ -217,3 +217,97 @@ func TestLinkConfigErrors(t *testing.T) {
 		t.Errorf("disabled lora: %v", err)
 	}
 }
+
+// switchPeer sends through whichever peer is current.
+type switchPeer struct {
+	mu sync.Mutex
+	p  osp.Peer
+}
+
+func (s *switchPeer) Send(pkt []byte) error {
+	s.mu.Lock()
+	p := s.p
+	s.mu.Unlock()
+	return p.Send(pkt)
+}
+
+func (s *switchPeer) set(p osp.Peer) {
+	s.mu.Lock()
+	s.p = p
+	s.mu.Unlock()
+}
+
+// TestSessionFollowsItsSIDAcrossLinks opens a secure session over UDP and
+// carries on over a serial line: the session is the same, and the gateway
+// answers on the link the last authenticated packet came from.
+func TestSessionFollowsItsSIDAcrossLinks(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	path := slave.Name()
+	slave.Close()
+	r := startGateway(t, t.TempDir(), "[[osp.serial]]\npath = \""+path+"\"\n")
+	r.add(admin.DeviceSpec{ID: admin.DeviceID{Type: 3, Module: 3}, Secure: true, Key: testKey})
+	eventually(t, "the serial port open", func() bool {
+		st, _ := r.api.Status(context.Background())
+		ls, _ := st.Links["serial:"+path].(map[string]any)
+		return ls != nil && ls["Open"] == true
+	})
+
+	udpConn, err := net.DialUDP("udp", nil, r.g.UDPAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpConn.Close()
+	sp := &switchPeer{p: udpPeer{udpConn}}
+	s := &sensor{t: t, ev: make(chan osp.ClientEvent, 256)}
+	s.cl, err = osp.NewClient(osp.ClientConfig{Device: osp.DeviceID{Type: 3, Module: 3}, Security: secure(), Peer: sp,
+		AckTimeout: time.Second, OnEvent: func(e osp.ClientEvent) { s.ev <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := udpConn.Read(buf)
+			if err != nil {
+				return
+			}
+			s.cl.Handle(buf[:n])
+		}
+	}()
+	go func() {
+		fr := serial.NewFramer(serial.FramerConfig{})
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if err != nil {
+				return
+			}
+			fr.Feed(time.Now(), buf[:n], func(pkt []byte) { s.cl.Handle(pkt) })
+		}
+	}()
+	s.open()
+	sid := s.cl.SID()
+	s.sendAcked(10, []byte("via udp"))
+	sp.set(&ptyPeer{f: master})
+	s.sendAcked(10, []byte("via serial"))
+	if s.cl.SID() != sid {
+		t.Fatalf("SID changed from %d to %d", sid, s.cl.SID())
+	}
+	rs, err := r.api.LastReadings(context.Background(), admin.DeviceID{Type: 3, Module: 3}, 2)
+	if err != nil || len(rs) != 2 || rs[0].SID != sid || rs[1].SID != sid ||
+		!strings.HasPrefix(rs[0].Link, "udp:") || rs[1].Link != "serial:"+path {
+		t.Fatalf("readings %+v %v", rs, err)
+	}
+	sessions, _ := r.api.Sessions(context.Background())
+	if len(sessions) != 1 || sessions[0].Link != "serial:"+path {
+		t.Errorf("the session's return path did not move to the serial line: %+v", sessions)
+	}
+}
+
+type udpPeer struct{ c *net.UDPConn }
+
+func (p udpPeer) Send(pkt []byte) error { _, err := p.c.Write(pkt); return err }
