@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -25,9 +24,13 @@ const journalPage = 10000
 // runOSP is the OSP mode: with -admin it provisions the sensors, notes the
 // journal's end and the store's counters, runs the simulation, and then
 // reads the counters again and verifies the journal.
-func runOSP(ctx context.Context, gw *net.UDPAddr, o options) (*result, error) {
+// A line (to.line) is closed when runOSP returns.
+func runOSP(ctx context.Context, to target, o options) (*result, error) {
 	if o.admin == "" {
-		return simulate(ctx, gw, o), nil
+		return simulate(ctx, to, o), nil
+	}
+	if to.line != nil {
+		defer to.line.close() // simulate closes it too, unless provisioning failed
 	}
 	c := admin.NewClient(o.admin)
 	defer c.Close()
@@ -42,7 +45,7 @@ func runOSP(ctx context.Context, gw *net.UDPAddr, o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := simulate(ctx, gw, o)
+	res := simulate(ctx, to, o)
 	after, err := status(ctx, c)
 	if err != nil {
 		return res, err

@@ -45,6 +45,13 @@ var _ admin.Backend = (*testGateway)(nil)
 
 func newTestGateway(t *testing.T, dropEvery int) *testGateway {
 	t.Helper()
+	return newTestGatewayOn(t, dropEvery, func(g *testGateway) { g.start("127.0.0.1:0") })
+}
+
+// newTestGatewayOn is newTestGateway with the OSP server's link started by
+// start (which calls g.serve).
+func newTestGatewayOn(t *testing.T, dropEvery int, start func(*testGateway)) *testGateway {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ospsim") // short: a unix socket path is limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +59,7 @@ func newTestGateway(t *testing.T, dropEvery int) *testGateway {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	g := &testGateway{t: t, sock: filepath.Join(dir, "admin.sock"), dropEvery: dropEvery,
 		devices: map[osp.DeviceID]osp.Security{}, events: map[osp.EventKind]int{}}
-	g.start("127.0.0.1:0")
+	start(g)
 	ln, err := admin.ListenUnix(g.sock)
 	if err != nil {
 		t.Fatal(err)
@@ -78,19 +85,28 @@ func (g *testGateway) start(addr string) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
+	link := udp.New(pc, udp.Options{})
+	g.serve(func(ctx context.Context, srv *osp.Server) error { return link.Run(ctx, srv) })
+	g.mu.Lock()
+	g.addr = pc.LocalAddr().(*net.UDPAddr)
+	g.mu.Unlock()
+}
+
+// serve runs a fresh OSP server (no sessions) behind the link run runs.
+func (g *testGateway) serve(run func(ctx context.Context, srv *osp.Server) error) {
+	g.t.Helper()
 	h := &serverHandler{g: g}
 	srv, err := osp.NewServer(osp.ServerConfig{Devices: g, Handler: h, ResendTimeout: 200 * time.Millisecond})
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	h.srv = srv
-	link := udp.New(pc, udp.Options{})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_ = link.Run(ctx, srv)
+		_ = run(ctx, srv)
 	}()
 	go func() {
 		defer wg.Done()
@@ -111,7 +127,7 @@ func (g *testGateway) start(addr string) {
 		close(done)
 	}()
 	g.mu.Lock()
-	g.addr, g.stop, g.done, g.started = pc.LocalAddr().(*net.UDPAddr), stop, done, time.Now()
+	g.stop, g.done, g.started = stop, done, time.Now()
 	g.mu.Unlock()
 }
 

@@ -17,8 +17,37 @@
 // with the same traffic shape instead (the benchmark's baseline), and -json
 // ends the output with one machine-readable line.
 //
-// The files: sim.go runs the sensors, admin.go provisions and verifies,
-// echo.go is the baseline mode, report.go prints the results.
+// # Serial lines
+//
+// With -serial PATH (a tty, opened at -baud) or -pty, all the sensors share
+// one serial line instead of UDP, as sensors behind a transparent LoRa UART
+// or on an RS-485 bus do; OSP packets delimit themselves by PacketSize. -pty
+// creates a pseudo-terminal pair, talks on its master and prints the slave's
+// path on stderr ("serial: /dev/pts/N") for gatewayd's [[osp.serial]] path.
+// -pty-link PATH also keeps a symbolic link at PATH to the current slave and
+// prints PATH instead: gatewayd can be configured (and started) before ospsim,
+// since its serial link retries a path that is not there yet, and a new pair
+// after a hangup is found under the same name, as udev's /dev/serial/by-id
+// links find a replugged adapter.
+//
+//	ospsim -pty -pty-link /tmp/ttyOSP -n 3 -secure -key HEX -count 300 -garbage 0.05 -split
+//
+// Faults on the line: -garbage P writes 1 to 16 random bytes before a packet
+// with probability P; -split writes every packet in two or three pieces 1 ms
+// apart; -burst N writes N packets back to back in one write (a packet waits
+// at most 5 ms for the others); -line-rate B paces the writes to B bytes per
+// second (a pty has no baud rate: 11520 is 115200 baud 8N1); -hangup-after D
+// closes the line D after it opened, and again D after every reopen. A pty is
+// hung up by closing its master (gatewayd reads EIO on the slave), and a new
+// pair takes its place at once under -pty-link (so -hangup-after needs
+// -pty-link with -pty); a -serial port is closed and reopened with backoff.
+// The gateway's link reopens the port itself. Handshakes on a line take turns
+// (see line.go). Everything else (-count, -rate, -window, -secure, -admin
+// -verify, -json) works as over UDP.
+//
+// The files: sim.go runs the sensors, line.go is the serial line, admin.go
+// provisions and verifies, echo.go is the baseline mode, report.go prints the
+// results.
 package main
 
 import (
@@ -83,6 +112,17 @@ type options struct {
 	echo      string
 	json      bool
 
+	// The line mode (line.go).
+	serial      string
+	baud        int
+	pty         bool
+	ptyLink     string
+	garbage     float64
+	split       bool
+	burst       int
+	lineRate    int
+	hangupAfter time.Duration
+
 	// progress receives progress lines (stderr in the command).
 	progress io.Writer
 }
@@ -92,7 +132,7 @@ func defaults() options {
 	return options{gateway: "127.0.0.1:4700", n: 1, count: 10, rate: 10, devType: 1, module: 1,
 		dataTypes: []uint16{10}, payload: 32, ackShare: 1, wait: 10 * time.Second, answerCmds: true,
 		silence: 3 * time.Second, handshakes: 64, ackTimeout: time.Second, handshakeTimeout: 2 * time.Second,
-		progress: io.Discard}
+		baud: 115200, progress: io.Discard}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -130,6 +170,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.verify, "verify", false, "check that every acknowledged reading is in the journal (needs -admin)")
 	fs.StringVar(&o.echo, "echo", "", "baseline: drive the UDP echo server at this address instead of a gateway")
 	fs.BoolVar(&o.json, "json", false, "end the output with the result as one JSON line")
+	fs.StringVar(&o.serial, "serial", "", "run all sensors over this serial line (a tty) instead of UDP")
+	fs.IntVar(&o.baud, "baud", o.baud, "speed of the -serial line")
+	fs.BoolVar(&o.pty, "pty", false, "run all sensors over a new pseudo-terminal; prints the slave's path (\"serial: PATH\") on stderr")
+	fs.StringVar(&o.ptyLink, "pty-link", "", "with -pty: keep a symbolic link at this path to the current slave (configure gatewayd with it)")
+	fs.Float64Var(&o.garbage, "garbage", 0, "line: probability per packet of writing random garbage bytes before it (0..1)")
+	fs.BoolVar(&o.split, "split", false, "line: write every packet in 2 or 3 pieces with a short pause between them")
+	fs.IntVar(&o.burst, "burst", 0, "line: write N packets back to back in one write (0: one packet per write)")
+	fs.IntVar(&o.lineRate, "line-rate", 0, "line: pace the writes to this many bytes per second (11520: 115200 baud 8N1; 0: no pacing)")
+	fs.DurationVar(&o.hangupAfter, "hangup-after", 0, "line: hang the line up this long after it opened, and again after every reopen")
 	cpuProfile := fs.String("cpuprofile", "", "write ospsim's own CPU profile to this file (go tool pprof)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -189,11 +238,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	gw, err := net.ResolveUDPAddr("udp", o.gateway)
-	if err != nil {
-		return err
+	var to target
+	if o.lineMode() {
+		ln, err := openLine(&o)
+		if err != nil {
+			return err
+		}
+		to.line = ln
+		if w := o.lineWarning(); w != "" {
+			fmt.Fprintln(stderr, "ospsim: warning:", w)
+		}
+	} else {
+		gw, err := net.ResolveUDPAddr("udp", o.gateway)
+		if err != nil {
+			return err
+		}
+		to.udp = gw
 	}
-	res, err := runOSP(ctx, gw, o)
+	res, err := runOSP(ctx, to, o)
 	if res != nil {
 		res.print(stdout, o)
 	}
@@ -230,6 +292,59 @@ func (o *options) check() error {
 		return errors.New("-verify needs -payload 8 or more: the reading's counter identifies it")
 	case o.echo != "" && (o.admin != "" || o.pauseEvery > 0 || o.hold > 0):
 		return errors.New("-echo does not combine with -admin, -pause or -hold")
+	}
+	return o.checkLine()
+}
+
+// lineWarning warns when the sensors' windows of unacknowledged DATA take
+// longer to cross the line than the ACK timeout: the sensors would then
+// retransmit packets still waiting for the line, which adds to the wait (a
+// congestion collapse). UDP has no such queue; a line paced by -line-rate or
+// slowed by -split has.
+func (o *options) lineWarning() string {
+	per := time.Duration(0) // line time of one DATA packet
+	if o.lineRate > 0 {
+		per += time.Duration(echoPacketSize(o.payload)) * time.Second / time.Duration(o.lineRate)
+	}
+	if o.split {
+		per += 3 * splitPause / 2
+	}
+	window := o.window
+	if window == 0 {
+		window = 256
+	}
+	if per == 0 || o.ackShare == 0 || (o.rate > 0 && float64(o.n)*o.rate*per.Seconds() < 0.8) {
+		return "" // a line that is not full has no queue
+	}
+	if queue := time.Duration(o.n*window) * per; queue > o.ackTimeout {
+		return fmt.Sprintf("%d sensors × -window %d packets take about %v on the line, more than -ack-timeout %v: "+
+			"sensors will retransmit packets still waiting for the line; lower -window or raise -ack-timeout",
+			o.n, window, queue.Round(time.Millisecond), o.ackTimeout)
+	}
+	return ""
+}
+
+// lineMode reports whether the sensors share a serial line.
+func (o *options) lineMode() bool { return o.serial != "" || o.pty }
+
+// checkLine validates the line options.
+func (o *options) checkLine() error {
+	faults := o.garbage != 0 || o.split || o.burst != 0 || o.lineRate != 0 || o.hangupAfter != 0 || o.ptyLink != ""
+	switch {
+	case o.serial != "" && o.pty:
+		return errors.New("-serial and -pty exclude each other")
+	case !o.lineMode() && faults:
+		return errors.New("-garbage, -split, -burst, -line-rate, -hangup-after and -pty-link need -serial or -pty")
+	case o.lineMode() && o.echo != "":
+		return errors.New("-echo is UDP only")
+	case o.ptyLink != "" && !o.pty:
+		return errors.New("-pty-link goes with -pty")
+	case o.garbage < 0 || o.garbage > 1:
+		return errors.New("-garbage must be 0..1")
+	case o.burst < 0 || o.lineRate < 0 || o.hangupAfter < 0 || o.baud <= 0:
+		return errors.New("invalid -burst, -line-rate, -hangup-after or -baud")
+	case o.pty && o.hangupAfter > 0 && o.ptyLink == "":
+		return errors.New("-hangup-after with -pty needs -pty-link: every new pair has a new slave path")
 	}
 	return nil
 }

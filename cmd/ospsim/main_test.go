@@ -43,7 +43,7 @@ func TestSimulatorAgainstGateway(t *testing.T) {
 	o := defaults()
 	o.n, o.count, o.rate, o.secure, o.key, o.module, o.loss = 4, 150, 300, true, testKey, 100, 0.1
 	o.ackTimeout, o.handshakeTimeout, o.wait = 300*time.Millisecond, 300*time.Millisecond, 20*time.Second
-	res := simulate(context.Background(), g.UDPAddr().(*net.UDPAddr), o)
+	res := simulate(context.Background(), target{udp: g.UDPAddr().(*net.UDPAddr)}, o)
 	if res.sessions != 4 || res.sent != 600 || res.acked != 600 {
 		t.Fatalf("sessions %d sent %d acked %d; failures %v", res.sessions, res.sent, res.acked, res.failures)
 	}
@@ -100,7 +100,7 @@ func TestVerify(t *testing.T) {
 	g := newTestGateway(t, 0)
 	o := g.options(4, 200)
 	o.provision, o.verify, o.window, o.dataTypes, o.payload = true, true, 8, []uint16{10, 11}, 20
-	res, err := runOSP(context.Background(), g.addr, o)
+	res, err := runOSP(context.Background(), target{udp: g.addr}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 		}
 		g.restart(300 * time.Millisecond)
 	}()
-	res, err := runOSP(context.Background(), g.addr, o)
+	res, err := runOSP(context.Background(), target{udp: g.addr}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestPauseResume(t *testing.T) {
 	g := newTestGateway(t, 0)
 	o := g.options(2, 30)
 	o.provision, o.verify, o.pauseEvery, o.pause = true, true, 15, 700*time.Millisecond
-	res, err := runOSP(context.Background(), g.addr, o)
+	res, err := runOSP(context.Background(), target{udp: g.addr}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestHold(t *testing.T) {
 	o := g.options(20, 0)
 	o.provision, o.hold = true, 300*time.Millisecond
 	start := time.Now()
-	res, err := runOSP(context.Background(), g.addr, o)
+	res, err := runOSP(context.Background(), target{udp: g.addr}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestAckShareShortPayload(t *testing.T) {
 	g := newTestGateway(t, 0)
 	o := g.options(2, 40)
 	o.provision, o.payload, o.ackShare = true, 4, 0.5
-	res, err := runOSP(context.Background(), g.addr, o)
+	res, err := runOSP(context.Background(), target{udp: g.addr}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

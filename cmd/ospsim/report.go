@@ -37,6 +37,9 @@ type result struct {
 	lost       int
 	journaled  int
 	checkedAck int
+
+	// line is what the serial line did (-serial, -pty).
+	line *lineStats
 }
 
 // collectEstablish sums the handshake phase over the sensors.
@@ -146,6 +149,12 @@ func (r *result) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "verified %d acknowledged readings against %d journal records\n", r.checkedAck, r.journaled)
 		fmt.Fprintf(w, "readings lost (acknowledged but absent): %d\n", r.lost)
 	}
+	if l := r.line; l != nil {
+		fmt.Fprintf(w, "line %s: %d packets out in %d writes (%d bytes), %d write errors; %d packets in (%d bytes), %d bytes dropped by the framer, %d stray\n",
+			l.name, l.packetsOut, l.writes, l.bytesOut, l.writeErrors, l.packetsIn, l.bytesIn, l.discardedBytes, l.stray+l.unrouted)
+		fmt.Fprintf(w, "line faults: %d garbage runs (%d bytes), %d split packets, %d bursts, %d hangups, %d reopens\n",
+			l.garbageRuns, l.garbageBytes, l.splits, l.bursts, l.hangups, l.reopens)
+	}
 	for _, f := range r.failures {
 		fmt.Fprintln(w, "failure:", f)
 	}
@@ -166,6 +175,11 @@ func (r *result) print(w io.Writer, o options) {
 	}
 	if r.verified {
 		out["lost"] = r.lost
+	}
+	if l := r.line; l != nil {
+		out["line_packets_out"], out["line_bytes_out"], out["line_writes"] = l.packetsOut, l.bytesOut, l.writes
+		out["line_packets_in"], out["line_bytes_in"], out["line_dropped_bytes"] = l.packetsIn, l.bytesIn, l.discardedBytes
+		out["garbage_runs"], out["splits"], out["bursts"], out["hangups"] = l.garbageRuns, l.splits, l.bursts, l.hangups
 	}
 	writeJSON(w, out)
 }

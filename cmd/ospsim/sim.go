@@ -22,11 +22,13 @@ import (
 // session open for o.hold and close it. One supervisor goroutine ticks every
 // client and reconnects a session that went silent.
 
-// sensor is one simulated device on its own UDP socket.
+// sensor is one simulated device: on its own UDP socket, or on the serial
+// line all sensors share.
 type sensor struct {
 	o    *options
 	id   osp.DeviceID
-	conn *net.UDPConn
+	conn *net.UDPConn // nil on a line
+	line *line        // nil over UDP
 	cl   *osp.Client
 
 	rngMu sync.Mutex // the loss decision runs under the client's lock
@@ -62,24 +64,35 @@ type counts struct {
 	latencies                                                               []time.Duration
 }
 
-func newSensor(gw *net.UDPAddr, o *options, i int) (*sensor, error) {
-	conn, err := net.DialUDP("udp", nil, gw)
-	if err != nil {
-		return nil, err
-	}
-	s := &sensor{o: o, conn: conn, rng: rand.New(rand.NewPCG(uint64(i), 7)),
+// newSensor makes sensor i on the target: its own UDP socket, or the line.
+func newSensor(to target, o *options, i int) (*sensor, error) {
+	s := &sensor{o: o, line: to.line, rng: rand.New(rand.NewPCG(uint64(i), 7)),
 		id:   osp.DeviceID{Type: uint16(o.devType), Module: uint32(o.module) + uint32(i)},
 		wake: make(chan struct{}, 1), sentAt: map[uint64]time.Time{}}
+	var err error
+	if to.line == nil {
+		if s.conn, err = net.DialUDP("udp", nil, to.udp); err != nil {
+			return nil, err
+		}
+	}
 	s.cl, err = osp.NewClient(osp.ClientConfig{Device: s.id, Security: osp.Security{Secure: o.secure, Key: o.key},
 		Peer: s, AckTimeout: o.ackTimeout, HandshakeTimeout: o.handshakeTimeout, OnEvent: s.event})
 	if err != nil {
-		conn.Close()
+		s.close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Send is the client's Peer: one datagram, unless -loss drops it.
+// close closes the sensor's socket; on a line, the line's owner closes it.
+func (s *sensor) close() {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// Send is the client's Peer: one datagram, or one packet on the line, unless
+// -loss drops it.
 func (s *sensor) Send(pkt []byte) error {
 	if s.o.loss > 0 {
 		s.rngMu.Lock()
@@ -88,6 +101,9 @@ func (s *sensor) Send(pkt []byte) error {
 		if drop {
 			return nil
 		}
+	}
+	if s.line != nil {
+		return s.line.send(pkt)
 	}
 	_, err := s.conn.Write(pkt)
 	return err
@@ -148,6 +164,9 @@ func (s *sensor) event(e osp.ClientEvent) {
 		s.st.commands++
 	}
 	s.mu.Unlock()
+	if s.line != nil && (e.Kind == osp.ClientOpened || e.Kind == osp.ClientClosed) {
+		s.line.release(s) // a handshake that ended passes the line's turn on
+	}
 	if e.Kind == osp.ClientCommand && s.o.answerCmds {
 		_ = s.cl.RespondCommand(e.Command.ID, osp.ExitSuccess, e.Command.Script)
 	}
@@ -157,12 +176,23 @@ func (s *sensor) event(e osp.ClientEvent) {
 	}
 }
 
-// connect starts a handshake, unless the sensor is closing.
-func (s *sensor) connect(now time.Time, again bool) {
+// connect starts a handshake, unless the sensor is closing. On a line it
+// first takes the line's handshake turn (line.go): waiting for it with wait,
+// else giving up if another sensor holds it. It reports whether it started.
+func (s *sensor) connect(ctx context.Context, now time.Time, again, wait bool) bool {
+	if s.line != nil && !s.line.claim(ctx, s, wait) {
+		return false
+	}
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
 	if s.closing {
-		return
+		if s.line != nil {
+			s.line.release(s)
+		}
+		return false
+	}
+	if wait {
+		now = time.Now() // the wait for the turn is no part of the handshake
 	}
 	s.mu.Lock()
 	s.lastConnect, s.waitStart, s.closedErr = now, now, nil
@@ -174,6 +204,7 @@ func (s *sensor) connect(now time.Time, again bool) {
 	}
 	s.mu.Unlock()
 	_ = s.cl.Connect() // a send error is a lost packet: the handshake times out and is retried
+	return true
 }
 
 // supervise reconnects a session that went silent: AckReq DATA has waited
@@ -195,7 +226,7 @@ func (s *sensor) supervise(now time.Time) {
 	} else if now.Sub(lastConnect) < s.o.handshakeTimeout {
 		return // a handshake is under way
 	}
-	s.connect(now, true)
+	s.connect(context.Background(), now, true, false) // without the line's turn: the next tick tries again
 }
 
 // waitUntil waits up to d for cond, looking again on every wake-up and
@@ -239,7 +270,9 @@ func (s *sensor) pendingAcks() int {
 // establish opens the session: up to five handshakes.
 func (s *sensor) establish(ctx context.Context) error {
 	for range 5 {
-		s.connect(time.Now(), false)
+		if !s.connect(ctx, time.Now(), false, true) && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		s.waitUntil(ctx, s.o.handshakeTimeout, func() bool {
 			s.mu.Lock()
 			closed := s.closedErr != nil
@@ -429,29 +462,48 @@ func (s *sensor) finish(ctx context.Context) {
 	_ = s.cl.Close()
 }
 
-// simulate runs o.n sensors against the gateway at gw.
-func simulate(ctx context.Context, gw *net.UDPAddr, o options) *result {
+// target is what the sensors talk to: the gateway's UDP address, each
+// sensor on its own socket, or a serial line they all share.
+type target struct {
+	udp  *net.UDPAddr
+	line *line
+}
+
+// simulate runs o.n sensors against the gateway at to. A line is served for
+// the run and closed at its end.
+func simulate(ctx context.Context, to target, o options) *result {
 	res := &result{}
-	sensors, err := openSensors(gw, &o)
+	sensors, err := openSensors(to, &o)
 	if err != nil {
+		if to.line != nil {
+			to.line.close()
+		}
 		res.failures = append(res.failures, err.Error())
 		return res
 	}
 	res.sensors = sensors
 	defer func() {
 		for _, s := range sensors {
-			s.conn.Close()
+			s.close()
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, s := range sensors {
+	if to.line != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.read()
+			to.line.run(ctx, sensors)
 		}()
+	} else {
+		for _, s := range sensors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.read()
+			}()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -513,20 +565,24 @@ func simulate(ctx context.Context, gw *net.UDPAddr, o options) *result {
 	res.collect(loadStart)
 	cancel()
 	for _, s := range sensors {
-		s.conn.Close()
+		s.close()
 	}
 	wg.Wait()
+	if to.line != nil {
+		st := to.line.stats()
+		res.line = &st
+	}
 	return res
 }
 
 // openSensors creates every sensor's socket and client.
-func openSensors(gw *net.UDPAddr, o *options) ([]*sensor, error) {
+func openSensors(to target, o *options) ([]*sensor, error) {
 	sensors := make([]*sensor, 0, o.n)
 	for i := range o.n {
-		s, err := newSensor(gw, o, i)
+		s, err := newSensor(to, o, i)
 		if err != nil {
 			for _, s := range sensors {
-				s.conn.Close()
+				s.close()
 			}
 			return nil, fmt.Errorf("sensor %d: %w", i, err)
 		}
