@@ -32,7 +32,7 @@ func (g *Gateway) HandleData(r osp.Reading) {
 		if ack {
 			g.acks.push(ref)
 		}
-		g.proj.notify()
+		g.proj.notify(seq)
 	})
 }
 
