@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgegate/edgegate/gateway/gatewaytest"
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/gatewaytest"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
