@@ -253,7 +253,7 @@ func (b backend) Readings(ctx context.Context, q admin.ReadingQuery) ([]admin.Re
 			Seq: r.Seq, Time: r.Time, Device: admin.DeviceID{Type: r.Device.Type, Module: r.Device.Module},
 			SID: r.SID, MessageID: r.MessageID, DataType: r.DataType,
 			AckReq: osp.Flags(r.Flags)&osp.FlagAckReq != 0, Cached: osp.Flags(r.Flags)&osp.FlagCached != 0,
-			Authenticated: r.Authenticated, Link: r.Link, Payload: r.Payload,
+			Authenticated: r.Authenticated, Link: r.Link, RSSI: r.RSSI, SNR: r.SNR, Payload: r.Payload,
 		}
 		if p, _ := b.g.devices.get(r.Device); p != nil {
 			if vals, err := p.Decode(r.DataType, r.Payload); err == nil {

@@ -41,6 +41,9 @@ func (g *Gateway) openBoard() {
 		g.log.Error("board: devices not available; running without them", "err", err)
 	}
 	b.devs = devs
+	if devs != nil && devs.LED != nil {
+		devs.LED.Set(board.PatternStarting)
+	}
 	g.log.Info("board", "model", info.String(), "gpio", hw.GPIO, "spi", hw.SPI)
 }
 

@@ -21,6 +21,9 @@ func (g *Gateway) HandleData(r osp.Reading) {
 	if s, ok := r.Peer.(fmt.Stringer); ok {
 		rec.Link = s.String()
 	}
+	if s, ok := r.Peer.(signalPeer); ok { // a radio packet's link quality
+		rec.RSSI, rec.SNR = s.Signal()
+	}
 	ack := r.Flags&osp.FlagAckReq != 0
 	ref := r.AckRef()
 	dev := r.Device
@@ -34,6 +37,12 @@ func (g *Gateway) HandleData(r osp.Reading) {
 		}
 		g.proj.notify(seq)
 	})
+}
+
+// signalPeer is a peer that knows its packet's radio link quality (a LoRa
+// packet's peer).
+type signalPeer interface {
+	Signal() (rssiDBm, snrDB float32)
 }
 
 // acker sends the ACKNOWLEDGEs of durable readings from its own goroutine,

@@ -177,6 +177,8 @@ type Reading struct {
 	Cached        bool                   `json:"cached,omitempty"`
 	Authenticated bool                   `json:"authenticated"`
 	Link          string                 `json:"link,omitempty"`
+	RSSI          float32                `json:"rssi,omitempty"` // dBm, radio links
+	SNR           float32                `json:"snr,omitempty"`  // dB, radio links
 	Payload       HexBytes               `json:"payload"`
 	Values        []things.PropertyValue `json:"values,omitempty"`
 }
