@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -97,16 +99,7 @@ func newSensor(t *testing.T, gw net.Addr, dev osp.DeviceID, sec osp.Security, on
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); conn.Close() })
-	go func() {
-		buf := make([]byte, osp.MaxPacketSize)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			s.cl.Handle(buf[:n])
-		}
-	}()
+	go pump(conn, func(pkt []byte) { s.cl.Handle(pkt) })
 	go func() {
 		tk := time.NewTicker(50 * time.Millisecond)
 		defer tk.Stop()
@@ -120,6 +113,26 @@ func newSensor(t *testing.T, gw net.Addr, dev osp.DeviceID, sec osp.Security, on
 		}
 	}()
 	return s
+}
+
+// pump hands each read from r (a datagram, a DTLS record) to handle until
+// r fails.
+func pump(r io.Reader, handle func([]byte)) {
+	buf := make([]byte, osp.MaxPacketSize)
+	for {
+		n, err := r.Read(buf)
+		if err != nil {
+			return
+		}
+		handle(buf[:n])
+	}
+}
+
+// pumpStream frames the byte stream from r (a serial line) into packets
+// for handle until r fails.
+func pumpStream(r io.Reader, handle func([]byte)) {
+	fr := serial.NewFramer(serial.FramerConfig{})
+	pump(r, func(b []byte) { fr.Feed(time.Now(), b, handle) })
 }
 
 func (s *sensor) wait(kind osp.ClientEventKind) osp.ClientEvent {

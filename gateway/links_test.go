@@ -14,7 +14,6 @@ import (
 	piondtls "github.com/pion/dtls/v3"
 
 	"github.com/edgegate/edgegate/drivers/lora"
-	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
@@ -58,16 +57,7 @@ func dtlsSensor(t *testing.T, c *piondtls.Conn, dev osp.DeviceID) *sensor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			s.cl.Handle(buf[:n])
-		}
-	}()
+	go pump(c, func(pkt []byte) { s.cl.Handle(pkt) })
 	return s
 }
 
@@ -146,17 +136,7 @@ func TestSerialLinkOverPTY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		fr := serial.NewFramer(serial.FramerConfig{})
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			if err != nil {
-				return
-			}
-			fr.Feed(time.Now(), buf[:n], func(pkt []byte) { s.cl.Handle(pkt) })
-		}
-	}()
+	go pumpStream(master, func(pkt []byte) { s.cl.Handle(pkt) })
 	// The link opens the port asynchronously; connect until it answers.
 	for i := 0; ; i++ {
 		s.cl.Connect()
@@ -269,27 +249,8 @@ func TestSessionFollowsItsSIDAcrossLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, err := udpConn.Read(buf)
-			if err != nil {
-				return
-			}
-			s.cl.Handle(buf[:n])
-		}
-	}()
-	go func() {
-		fr := serial.NewFramer(serial.FramerConfig{})
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			if err != nil {
-				return
-			}
-			fr.Feed(time.Now(), buf[:n], func(pkt []byte) { s.cl.Handle(pkt) })
-		}
-	}()
+	go pump(udpConn, func(pkt []byte) { s.cl.Handle(pkt) })
+	go pumpStream(master, func(pkt []byte) { s.cl.Handle(pkt) })
 	s.open()
 	sid := s.cl.SID()
 	s.sendAcked(10, []byte("via udp"))
