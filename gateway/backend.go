@@ -86,7 +86,7 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 		Store: admin.StoreStatus{Appends: st.Appends, Commits: st.Commits, Fsyncs: st.Fsyncs,
 			EvictedByAge: st.EvictedByAge, EvictedBySize: st.EvictedBySize, HistoryTrimmed: st.HistoryTrimmed, Queued: st.Queued},
 		OSP: map[string]uint64{},
-		Things: admin.ThingsStatus{Count: len(g.hub.List()), Projected: g.proj.projected.Load(),
+		Things: admin.ThingsStatus{Count: g.hub.Len(), Projected: g.proj.projected.Load(),
 			Undecoded: g.proj.undecoded.Load()},
 	}
 	for i, v := range g.srv.Counters() {

@@ -255,6 +255,13 @@ func (h *Hub) Get(thingID string) (Thing, bool) {
 	return e.t.Clone(), true
 }
 
+// Len returns the number of things.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.things)
+}
+
 // List returns copies of every thing, sorted by ID.
 func (h *Hub) List() []Thing {
 	h.mu.RLock()

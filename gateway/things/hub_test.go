@@ -134,7 +134,7 @@ func TestHubRegistry(t *testing.T) {
 	if err := h.Remove("osp:1:20"); !errors.Is(err, ErrUnknownThing) {
 		t.Errorf("Remove twice: %v", err)
 	}
-	if len(h.List()) != 2 {
+	if len(h.List()) != 2 || h.Len() != 2 {
 		t.Errorf("List after Remove = %v", h.List())
 	}
 
