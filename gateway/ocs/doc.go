@@ -1,0 +1,59 @@
+// Package ocs speaks the Owner Companion Service (OCS) REST contract of the
+// SDO IoT Platform SDK (libocs/ocsfs v1.10.8): the typed Client that the
+// gateway uses upstream, and the Server (an http.Handler on its own bbolt
+// file) that cmd/ocsd and the embedded default upstream serve.
+//
+// The wire is the reference implementation's, not the published contract's
+// text. Where the two differ the code follows what ocsfs, the OPS and the
+// To0Scheduler put on the wire:
+//
+//   - every OCS route starts with /v1, blob and resale included; GET /health
+//     has none. POST /v1/devices//voucher (the OPS's empty path variable) is
+//     accepted like POST /v1/devices/voucher.
+//   - PUT msgs carries [SviMessage] (replace); POST msgs carries
+//     [ModuleMessage] (appended to the device serviceinfo).
+//   - values and ciphers are raw bytes (application/octet-stream); GET values
+//     takes required start (inclusive) and end (exclusive, clamped to the end
+//     of the value); the value key is global, the deviceId is ignored.
+//   - DeviceState's to0Error is a ProtocolError object; POST state and POST
+//     errors merge (see [DeviceState.Merge]).
+//   - session-info keys are message41Store, message45Store, message47Store,
+//     ownershipProxy and newOwnershipProxy; GET sessioninfo always returns all
+//     four sub-objects; POST sessioninfo replaces only the sub-objects sent.
+//   - timestamps are Java ISO_LOCAL_DATE_TIME in UTC, without zone:
+//     [FormatTimestamp], [ParseTimestamp].
+//   - the voucher and the session-info fragments are opaque SDO-codec text,
+//     stored and served byte for byte ([Fragment], json.RawMessage).
+//
+// # Endpoints (Server)
+//
+//	GET    /v1/devices/{id}/voucher        voucher bytes verbatim | 404
+//	POST   /v1/devices/voucher             voucher (application/json); also //voucher
+//	GET    /v1/devices/{id}/state          DeviceState | 404
+//	POST   /v1/devices/{id}/state          DeviceState, merged
+//	GET    /v1/devices/{id}/msgs           [SviMessage] | 404 (also a valueLen<0 entry whose value is missing)
+//	PUT    /v1/devices/{id}/msgs           [SviMessage], replaces
+//	POST   /v1/devices/{id}/msgs           [ModuleMessage], appended
+//	DELETE /v1/devices/{id}/msgs           200 always
+//	GET    /v1/devices/{id}/psi            [ModuleMessage] | 404
+//	GET    /v1/devices/{id}/values/{v}?start=S&end=E   raw bytes | 400 (start/end missing or not int) | 404 | 500 (S<0, S>len, E<S)
+//	PUT    /v1/devices/{id}/values/{v}     raw bytes (application/octet-stream)
+//	DELETE /v1/devices/{id}/values/{v}     200 always
+//	GET    /v1/devices/{id}/setupinfo      SetupInfoResponse (g3 a new random UUID, or id with CredentialReuse)
+//	POST   /v1/devices/{id}/errors         DeviceState, merged | 500 on an empty body
+//	GET    /v1/devices/{id}/sessioninfo    To2DeviceSessionInfo (all four objects)
+//	POST   /v1/devices/{id}/sessioninfo    To2DeviceSessionInfo, partial
+//	DELETE /v1/devices/{id}/sessioninfo    200
+//	DELETE /v1/devices/{id}/blob           200 (values are kept)
+//	GET    /v1/devices/{id}/resale         true | false
+//	POST   /v1/signatures/{id}             text -> SignatureResponse | 500 (empty body, no owner key)
+//	POST   /v1/ciphers/{id}?operation=encipher|decipher   raw -> raw | 400 (no operation) | 500
+//	GET    /health                         {"version":..,"timestamp":..}
+//
+// Writes answer 200 with an empty body. Errors have empty bodies: 404 where
+// the reference answers 404, 400 for a body or query Spring would refuse,
+// 415 for a wrong Content-Type on a route that declares one, 413 for an
+// over-long body, 500 where the reference throws.
+//
+// The client side also covers the To0Scheduler's POST /v1/to0/devices.
+package ocs
