@@ -324,16 +324,17 @@ func rawV1(t *testing.T, version uint32, extra func(tx *bolt.Tx) error) string {
 }
 
 // TestMigrateV1 opens a genuine version-1 file: it must be migrated to
-// version 2 (one step, logged) with every record kept, gain the firmware
-// bucket, and not be migrated again on reopen.
+// the current version (one step per version, logged) with every record
+// kept, gain the firmware and kv buckets, and not be migrated again on
+// reopen.
 func TestMigrateV1(t *testing.T) {
 	path := rawV1(t, 1, nil)
 	var logs lockedBuffer
 	db := storetest.MustOpenPath(t, path, store.Options{Logger: newTextLogger(&logs)})
 	check := func() {
 		t.Helper()
-		if v, err := db.Version(); err != nil || v != 2 {
-			t.Fatalf("version = %d, %v; want 2", v, err)
+		if v, err := db.Version(); err != nil || v != store.SchemaVersion {
+			t.Fatalf("version = %d, %v; want %d", v, err, store.SchemaVersion)
 		}
 		at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)
 		if d, err := db.GetDevice(1, 7); err != nil || d.Name != "old" || d.TagLen != 8 {
@@ -358,8 +359,11 @@ func TestMigrateV1(t *testing.T) {
 		}
 	}
 	check()
-	if !strings.Contains(logs.String(), "from=1 to=2") || strings.Contains(logs.String(), "from=0") {
-		t.Fatalf("want exactly the 1 to 2 migration logged: %s", logs.String())
+	if !strings.Contains(logs.String(), "from=1 to=2") || !strings.Contains(logs.String(), "from=2 to=3") || strings.Contains(logs.String(), "from=0") {
+		t.Fatalf("want exactly the 1 to 2 and 2 to 3 migrations logged: %s", logs.String())
+	}
+	if err := db.KV("test").Put("k", []byte("v")); err != nil {
+		t.Fatalf("kv after migration: %v", err)
 	}
 	if fws, err := db.ListFirmware(); err != nil || len(fws) != 0 {
 		t.Fatalf("firmware after migration = %v, %v", fws, err)
@@ -376,17 +380,22 @@ func TestMigrateV1(t *testing.T) {
 	if fw, err := db.GetFirmware("node-1.0"); err != nil || fw.Size != 3 || fw.Chunks != 2 {
 		t.Fatalf("firmware after reopen = %+v, %v", fw, err)
 	}
-	if n := strings.Count(logs.String(), "schema migrated"); n != 1 {
-		t.Fatalf("%d migrations logged, want 1: %s", n, logs.String())
+	if n := strings.Count(logs.String(), "schema migrated"); n != 2 {
+		t.Fatalf("%d migrations logged, want 2: %s", n, logs.String())
 	}
 }
 
-// TestSchemaV3Refused builds a version-3 file (a future build's: the v2
-// buckets and version 3) and checks Open refuses it untouched.
-func TestSchemaV3Refused(t *testing.T) {
-	path := rawV1(t, 3, func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucket([]byte("firmware"))
-		return err
+// TestSchemaNextRefused builds a file of the next version (a future
+// build's: today's buckets and version SchemaVersion+1) and checks Open
+// refuses it untouched.
+func TestSchemaNextRefused(t *testing.T) {
+	path := rawV1(t, store.SchemaVersion+1, func(tx *bolt.Tx) error {
+		for _, name := range []string{"firmware", "kv"} {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	before, err := os.ReadFile(path)
 	if err != nil {
@@ -394,8 +403,8 @@ func TestSchemaV3Refused(t *testing.T) {
 	}
 	_, err = store.Open(path, store.Options{})
 	var se *store.SchemaTooNewError
-	if !errors.Is(err, store.ErrSchemaTooNew) || !errors.As(err, &se) || se.Stored != 3 || se.Supported != 2 {
-		t.Fatalf("Open = %v, want ErrSchemaTooNew for 3 over 2", err)
+	if !errors.Is(err, store.ErrSchemaTooNew) || !errors.As(err, &se) || se.Stored != store.SchemaVersion+1 || se.Supported != store.SchemaVersion {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew for %d over %d", err, store.SchemaVersion+1, store.SchemaVersion)
 	}
 	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
 		t.Fatalf("Open modified a file it refused (%v)", err)

@@ -1,7 +1,7 @@
 // Package store is edgegate's database: one bbolt file holding the device
 // registry, the readings journal, the latest state and history of every
-// thing, consumer cursors, settings and firmware images. It knows nothing of
-// protocols.
+// thing, consumer cursors, settings, firmware images and the services' own
+// key/value namespaces. It knows nothing of protocols.
 //
 // # Durability contract
 //
@@ -90,6 +90,8 @@
 //	                                    last chunk may be short
 //	           (name: 1..20 bytes of printable ASCII 0x21..0x7e, OSP's
 //	           FirmwareName; chunks are numbered from 0, at most 65536)
+//	kv         namespace (string)    -> nested bucket, one per namespace (schema 3):
+//	               key (string)      -> value bytes (see KV)
 //
 // A reading record (version 1) is
 //
@@ -108,7 +110,8 @@
 // SchemaVersion, each step in its own transaction together with its version
 // bump. A file whose version is newer than SchemaVersion is refused with a
 // *SchemaTooNewError (ErrSchemaTooNew) and left untouched. Version 1 has
-// every bucket above but firmware; version 2 adds the firmware bucket.
+// every bucket above but firmware and kv; version 2 adds the firmware bucket,
+// version 3 the kv bucket.
 //
 // # Retention
 //

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the layout version this build writes and reads. A file
 // with a lower version is migrated at Open; a higher one is refused with
 // ErrSchemaTooNew.
-const SchemaVersion uint32 = 2
+const SchemaVersion uint32 = 3
 
 // Bucket names (top level).
 var (
@@ -24,6 +24,7 @@ var (
 	bucketSettings = []byte("settings")
 	bucketMeta     = []byte("meta")
 	bucketFirmware = []byte("firmware")
+	bucketKV       = []byte("kv")
 
 	// keySchema, in meta, holds the schema version as 4 bytes big-endian.
 	keySchema = []byte("schema_version")
@@ -34,6 +35,10 @@ var v1Buckets = [][]byte{bucketDevices, bucketJournal, bucketState, bucketHistor
 
 // v2Buckets lists the top-level buckets schema version 2 adds.
 var v2Buckets = [][]byte{bucketFirmware}
+
+// v3Buckets lists the top-level buckets schema version 3 adds: the services'
+// key/value namespaces (see KV).
+var v3Buckets = [][]byte{bucketKV}
 
 // migration moves a file from version from to from+1. Each runs in its own
 // write transaction together with the version bump, so a crash leaves the
@@ -49,6 +54,7 @@ type migration struct {
 var migrations = [...]migration{
 	{from: 0, name: "create the version-1 buckets", fn: migrateV0},
 	{from: 1, name: "create the firmware bucket", fn: migrateV1},
+	{from: 2, name: "create the kv bucket", fn: migrateV2},
 }
 
 // migrateV0 takes version 0 (a new file, or one written before the schema was
@@ -61,6 +67,11 @@ func migrateV0(tx *bolt.Tx) error {
 // migrateV1 takes version 1 to version 2 by creating the firmware bucket.
 func migrateV1(tx *bolt.Tx) error {
 	return createBuckets(tx, v2Buckets)
+}
+
+// migrateV2 takes version 2 to version 3 by creating the kv bucket.
+func migrateV2(tx *bolt.Tx) error {
+	return createBuckets(tx, v3Buckets)
 }
 
 // createBuckets creates every missing top-level bucket of names. Buckets
@@ -131,7 +142,7 @@ func (db *DB) migrate() error {
 	}
 	// Every bucket of the current version must now exist.
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		for _, name := range slices.Concat(v1Buckets, v2Buckets) {
+		for _, name := range slices.Concat(v1Buckets, v2Buckets, v3Buckets) {
 			if tx.Bucket(name) == nil {
 				return &CorruptError{Record: "schema", Reason: "missing bucket " + string(name)}
 			}
