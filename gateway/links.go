@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,10 +13,17 @@ import (
 	"github.com/edgegate/edgegate/drivers/dtls"
 	"github.com/edgegate/edgegate/drivers/lora"
 	"github.com/edgegate/edgegate/drivers/serial"
+	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/store"
 	"periph.io/x/conn/v3/physic"
 )
+
+// dtlsCommonName is the subject (and only DNS name) of the DTLS link's
+// certificate, kept as dtls-key.pem and dtls-cert.pem in the data
+// directory; a client verifying it against the pinned certificate may use
+// it as its server name.
+const dtlsCommonName = "edgegate-gatewayd"
 
 // SerialConfig configures one OSP link over a serial line ([[osp.serial]]).
 type SerialConfig struct {
@@ -163,7 +172,9 @@ func (g *Gateway) openLinks() error {
 	if dc := g.cfg.OSP.DTLS; dc.Listen != "" {
 		cfg := dtls.Config{Listen: dc.Listen, PSK: dc.PSK, MTU: dc.MTU, IdleTimeout: dc.IdleTimeout.Duration}
 		if dc.Certificate {
-			cert, err := dtls.LoadOrCreateCertificate(g.data)
+			cert, err := certs.LoadOrCreate(g.data, certs.Spec{Name: "dtls",
+				Subject: pkix.Name{CommonName: dtlsCommonName}, DNSNames: []string{dtlsCommonName},
+				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 			if err != nil {
 				return fmt.Errorf("gateway: osp.dtls: %w", err)
 			}

@@ -40,7 +40,7 @@ type Config struct {
 	// PSK enables the PSK suites; keys come from the KeyLookup given to New.
 	PSK bool
 	// Certificate, when set, enables the certificate suites with this
-	// ECDSA key pair (see LoadOrCreateCertificate).
+	// ECDSA key pair (the gateway keeps it with gateway/certs).
 	Certificate *tls.Certificate
 	// HandshakeTimeout bounds each handshake (default
 	// DefaultHandshakeTimeout).

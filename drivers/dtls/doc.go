@@ -18,7 +18,7 @@
 // Peer.Device, so the gateway can refuse an OSP session for any other device.
 //
 // Certificate: the gateway presents its own ECDSA key pair (see
-// LoadOrCreateCertificate, which keeps a self-signed P-256 pair in the data
+// gateway/certs, which keeps a self-signed P-256 pair in the data
 // directory). The suites offered are TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
 // and TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (RFC 7925's mandatory certificate
 // suite). The client is not authenticated by DTLS (Identity is ""); OSP's

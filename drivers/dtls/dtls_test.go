@@ -8,13 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -407,25 +407,15 @@ func TestUnknownIdentityRefused(t *testing.T) {
 }
 
 func TestCertificateMode(t *testing.T) {
-	dir := t.TempDir()
-	cert, err := LoadOrCreateCertificate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := selfSigned(t)
 	h := newEcho()
 	l, _ := start(t, Config{Certificate: &cert}, nil, Options{}, h)
 
-	// The client trusts the certificate persisted in the data directory.
-	pemBytes, err := os.ReadFile(filepath.Join(dir, CertFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The client pins the certificate.
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		t.Fatal("persisted certificate does not parse")
-	}
+	pool.AddCert(cert.Leaf)
 	for name, opts := range map[string][]piondtls.ClientOption{
-		"pinned":   {piondtls.WithRootCAs(pool), piondtls.WithServerName(CertCommonName)},
+		"pinned":   {piondtls.WithRootCAs(pool), piondtls.WithServerName(testCN)},
 		"insecure": {piondtls.WithInsecureSkipVerify(true)},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -439,13 +429,10 @@ func TestCertificateMode(t *testing.T) {
 		})
 	}
 	t.Run("other root refused", func(t *testing.T) {
-		other, err := LoadOrCreateCertificate(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := selfSigned(t)
 		pool := x509.NewCertPool()
 		pool.AddCert(other.Leaf)
-		if c, err := dial(t, l.Addr(), 3*time.Second, piondtls.WithRootCAs(pool), piondtls.WithServerName(CertCommonName)); err == nil {
+		if c, err := dial(t, l.Addr(), 3*time.Second, piondtls.WithRootCAs(pool), piondtls.WithServerName(testCN)); err == nil {
 			c.Close()
 			t.Fatal("client accepted a certificate it does not trust")
 		}
@@ -459,10 +446,7 @@ func TestCertificateMode(t *testing.T) {
 }
 
 func TestBothModes(t *testing.T) {
-	cert, err := LoadOrCreateCertificate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := selfSigned(t)
 	h := newEcho()
 	l, _ := start(t, Config{PSK: true, Certificate: &cert}, keys(), Options{}, h)
 
@@ -902,4 +886,28 @@ func TestIsClientHello(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, got)
 		}
 	}
+}
+
+// testCN is the name in the certificates selfSigned issues.
+const testCN = "edgegate-test"
+
+// selfSigned issues an in-memory self-signed P-256 certificate for testCN.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: testCN}, DNSNames: []string{testCN},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }

@@ -29,9 +29,4 @@ var (
 	// ErrRunning is returned by Run when the link is already running or has
 	// run before (a Link runs once).
 	ErrRunning = errors.New("dtls: link already run")
-
-	// ErrCertificate is returned by LoadOrCreateCertificate for key or
-	// certificate files it will not use: unreadable, corrupt, mismatched,
-	// a certificate without its key, or a key readable by others.
-	ErrCertificate = errors.New("dtls: certificate files")
 )
