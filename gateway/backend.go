@@ -81,7 +81,7 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 	}
 	st := g.db.Stats()
 	s := admin.Status{
-		Version: g.cfg.Version, Started: g.started, Devices: len(devs), Sessions: len(g.srv.Sessions()),
+		Name: g.id.Name, UUID: g.id.UUID, Version: g.cfg.Version, Started: g.started, Devices: len(devs), Sessions: len(g.srv.Sessions()),
 		Journal: admin.JournalStatus{Count: count, FirstSeq: first, LastSeq: last, Oldest: oldest},
 		Store: admin.StoreStatus{Appends: st.Appends, Commits: st.Commits, Fsyncs: st.Fsyncs,
 			EvictedByAge: st.EvictedByAge, EvictedBySize: st.EvictedBySize, HistoryTrimmed: st.HistoryTrimmed, Queued: st.Queued},

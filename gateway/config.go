@@ -16,6 +16,7 @@ import (
 
 // Config is gatewayd's configuration file (TOML).
 type Config struct {
+	Gateway GatewayConfig  `toml:"gateway"`
 	OSP     OSPConfig      `toml:"osp"`
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`
@@ -160,6 +161,9 @@ func ParseConfig(r io.Reader) (Config, error) {
 func (c *Config) Validate() error {
 	bad := func(key string, val any, why string) error {
 		return fmt.Errorf("%w: %s = %v: %s", ErrConfig, key, val, why)
+	}
+	if n := c.Gateway.Name; len(n) > 63 || strings.ContainsAny(n, "\x00\r\n") {
+		return bad("gateway.name", fmt.Sprintf("%q", n), "must be at most 63 bytes on one line")
 	}
 	if l := c.OSP.UDP.Listen; l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {

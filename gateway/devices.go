@@ -174,8 +174,7 @@ func DefaultOCSDeviceID(id store.DeviceID) string {
 	copy(u[:], h.Sum(nil))
 	u[6] = u[6]&0x0f | 0x50
 	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	return formatUUID(u)
 }
 
 // ospDevice converts a store device id.

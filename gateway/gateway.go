@@ -31,6 +31,7 @@ const DBFile = "edgegate.db"
 // Run.
 type Gateway struct {
 	cfg     Config
+	id      Identity
 	data    string
 	log     *slog.Logger
 	started time.Time
@@ -89,6 +90,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 			g.closeEarly()
 		}
 	}()
+	if g.id, err = loadIdentity(db, cfg.Gateway.Name); err != nil {
+		return nil, err
+	}
 	g.devices = newDeviceTable(profiles)
 	pers := newPersister(db, log.With("subsystem", "things"))
 	g.hub = things.New(things.Options{Logger: log.With("subsystem", "things"), Persister: pers})

@@ -495,3 +495,26 @@ func TestDefaultOCSDeviceIDIsStableUUIDv5(t *testing.T) {
 		t.Errorf("not a UUIDv5: %s", a)
 	}
 }
+
+// TestIdentityPersists checks that the gateway's UUID is created once,
+// kept across a restart, and that the name comes from the configuration.
+func TestIdentityPersists(t *testing.T) {
+	dir := t.TempDir()
+	r := startGateway(t, dir, "[gateway]\nname = \"barn gateway\"\n")
+	st, err := r.api.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Name != "barn gateway" || !uuidRE.MatchString(st.UUID) || st.UUID[14] != '4' {
+		t.Fatalf("identity %q %q", st.Name, st.UUID)
+	}
+	first := r.g.Identity()
+	r.stop()
+	r = startGateway(t, dir, "")
+	if id := r.g.Identity(); id.UUID != first.UUID || id.Name == "" || id.Name == "barn gateway" {
+		t.Fatalf("after restart %+v, first %+v", id, first)
+	}
+	if _, err := ParseConfig(strings.NewReader("[gateway]\nname = \"a\\nb\"\n")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "gateway.name") {
+		t.Fatalf("a name with a newline: %v", err)
+	}
+}

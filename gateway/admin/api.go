@@ -213,6 +213,9 @@ type Firmware struct {
 
 // Status summarises the running gateway.
 type Status struct {
+	// Name and UUID identify the gateway.
+	Name     string            `json:"name"`
+	UUID     string            `json:"uuid"`
 	Version  string            `json:"version"`
 	Started  time.Time         `json:"started"`
 	Devices  int               `json:"devices"`
