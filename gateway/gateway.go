@@ -52,7 +52,29 @@ type Gateway struct {
 	adminLn  net.Listener
 	adminSrv *admin.Server
 
+	// services are started by Run after the links, each on its own
+	// goroutine, and stopped with Run's context.
+	services []service
+
 	ready chan struct{}
+}
+
+// service is a long-running part of the gateway besides the OSP links: the
+// JOSP endpoint, the steward, the upstream forwarder, the OCO agent. New
+// opens what it needs (listeners, files) so that errors surface early and
+// adds it with addService; Run starts it.
+type service struct {
+	name string
+	// run serves until ctx is done and then returns nil; an error stops
+	// the gateway.
+	run func(ctx context.Context) error
+	// close releases what New opened when Run never ran (nil: nothing).
+	close func()
+}
+
+// addService registers a service for Run.
+func (g *Gateway) addService(name string, run func(ctx context.Context) error, closeFn func()) {
+	g.services = append(g.services, service{name: name, run: run, close: closeFn})
 }
 
 // New opens the store in dataDir, loads the device profiles, provisions the
@@ -150,6 +172,11 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 
 // closeEarly releases what New opened when it fails half-way.
 func (g *Gateway) closeEarly() {
+	for _, s := range g.services {
+		if s.close != nil {
+			s.close()
+		}
+	}
 	if g.udp != nil {
 		g.udp.Close()
 	}
@@ -205,7 +232,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4+len(g.links)+len(g.services)) // one per goroutine start runs
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -230,6 +257,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.log.Info("admin api listening", "socket", g.adminLn.Addr().String())
 	}
 	start("acks", func(ctx context.Context) error { g.acks.run(ctx); return nil })
+	for _, s := range g.services {
+		start(s.name, s.run)
+	}
 	projDone := make(chan struct{})
 	pctx, pcancel := context.WithCancel(context.Background())
 	go func() {
