@@ -17,6 +17,7 @@ import (
 // Config is gatewayd's configuration file (TOML).
 type Config struct {
 	Gateway GatewayConfig  `toml:"gateway"`
+	MDNS    MDNSConfig     `toml:"mdns"`
 	OSP     OSPConfig      `toml:"osp"`
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`

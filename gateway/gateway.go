@@ -55,6 +55,7 @@ type Gateway struct {
 	// services are started by Run after the links, each on its own
 	// goroutine, and stopped with Run's context.
 	services []service
+	mdns     advertiser // shared by the services that advertise
 
 	ready chan struct{}
 }
@@ -177,6 +178,7 @@ func (g *Gateway) closeEarly() {
 			s.close()
 		}
 	}
+	g.closeMDNS()
 	if g.udp != nil {
 		g.udp.Close()
 	}
@@ -283,6 +285,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	<-ctx.Done()
 	g.srv.Close()
 	wg.Wait()
+	g.closeMDNS()
 	stopBoard()
 	// The links are down: no reading is added any more. Let the projector
 	// catch up with what is journaled, then stop it and the hub.
