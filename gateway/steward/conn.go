@@ -104,20 +104,24 @@ func (s *Steward) serveWS(w http.ResponseWriter, r *http.Request, endpoint Gener
 // close it.
 func (s *Steward) reader(ctx context.Context, wc *wsConn, se *session, limit int64) {
 	buf := make([]byte, 0, 1024)
+	// The read deadline: a connection silent too long (or not saying hello
+	// in time) is closed with 1008 by the writer.
+	timer := time.AfterFunc(time.Hour, func() {
+		s.st.timedOut.Add(1)
+		se.closeWith(closePolicy, "read timeout")
+	})
+	defer timer.Stop()
 	for {
 		d := s.opts.Timeouts.Read
 		if se.clientID() == "" {
 			d = s.opts.Timeouts.Hello
 		}
-		// A read that outlasts the deadline closes the connection (the
-		// library's behaviour); a close from the writer ends it too.
-		rctx, cancel := context.WithTimeout(ctx, d)
-		typ, rd, err := wc.c.Reader(rctx)
+		timer.Reset(d)
+		typ, rd, err := wc.c.Reader(ctx)
 		if err == nil {
 			buf, err = readLimited(buf[:0], rd, limit)
 		}
-		expired := rctx.Err() != nil && ctx.Err() == nil
-		cancel()
+		timer.Stop()
 		select {
 		case <-wc.stop:
 			return
@@ -129,10 +133,6 @@ func (s *Steward) reader(ctx context.Context, wc *wsConn, se *session, limit int
 			wc.close(closeTooBig, "message too big")
 			return
 		case err != nil:
-			if expired {
-				s.st.timedOut.Add(1)
-				wc.close(closePolicy, "read timeout")
-			}
 			return
 		case typ != websocket.MessageText:
 			s.st.closedBinary.Add(1)

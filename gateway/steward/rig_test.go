@@ -225,3 +225,9 @@ func value(th things.Thing, name string) things.Value {
 	p, _ := th.Property(name)
 	return p.Value
 }
+
+func newCodeWindow() *pairing.Window { return pairing.New(pairing.Options{RequireCode: true}) }
+
+// recvAfter sends s; a wrong pairing code is refused before the
+// intermediate reply, so nothing else is expected.
+func (p *peer) recvAfter(s string) { p.send(s) }
