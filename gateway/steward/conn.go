@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ const writeQueue = 256
 // goroutine writes, one keeper goroutine pings.
 type wsConn struct {
 	c      *websocket.Conn
+	raw    net.Conn // the TCP (or TLS) connection, when known
 	addr   string
 	out    chan []byte
 	stop   chan struct{} // closed by close
@@ -28,6 +30,13 @@ type wsConn struct {
 }
 
 func (w *wsConn) remote() string { return w.addr }
+
+func (w *wsConn) abort() {
+	if w.raw != nil {
+		_ = w.raw.Close() // ends a close handshake waiting for the peer
+	}
+	_ = w.c.CloseNow()
+}
 
 func (w *wsConn) send(frame []byte) bool {
 	select {
@@ -73,6 +82,7 @@ func (s *Steward) serveWS(w http.ResponseWriter, r *http.Request, endpoint Gener
 	limit := int64(s.opts.Limits.MaxMessageBytes)
 	c.SetReadLimit(limit + 1) // the reader below stops at limit+1 and closes with 1009 itself
 	wc := &wsConn{c: c, addr: r.RemoteAddr, out: make(chan []byte, writeQueue), stop: make(chan struct{})}
+	wc.raw, _ = r.Context().Value(rawConnKey{}).(net.Conn)
 	se := s.newSession(wc, endpoint)
 	s.mu.Lock()
 	if s.closed {

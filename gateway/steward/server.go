@@ -88,7 +88,8 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	var wg sync.WaitGroup
 	for _, ln := range lns {
 		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}
+			BaseContext: func(net.Listener) context.Context { return ctx },
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, rawConnKey{}, c) }}
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -126,6 +127,10 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	return nil
 }
 
+// rawConnKey keys a request's network connection in its context, so a
+// WebSocket can be dropped without waiting for its close handshake.
+type rawConnKey struct{}
+
 // closeAll closes every connection and waits for their goroutines.
 func (s *Steward) closeAll() {
 	s.mu.Lock()
@@ -138,7 +143,19 @@ func (s *Steward) closeAll() {
 	for _, se := range list {
 		se.closeWith(closeGoingAway, "steward stopping")
 	}
-	s.wg.Wait()
+	// Peers get a second to answer the close frame; then the sockets are
+	// dropped.
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(time.Second):
+	}
+	for _, se := range list {
+		se.t.abort()
+	}
+	<-done
 }
 
 // stats are the steward's counters.

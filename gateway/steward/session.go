@@ -33,6 +33,8 @@ type transport interface {
 	send(frame []byte) bool
 	// close sends the frames queued so far, then closes with code.
 	close(code closeCode, reason string)
+	// abort drops the connection without a close handshake.
+	abort()
 	remote() string
 }
 
