@@ -410,6 +410,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 	}
 	for _, o := range older {
 		o.closeWith(closeGoingAway, "automatic close")
+		o.detach() // its things may be registered again at once
 	}
 	s.st.helloOK.Add(1)
 	s.log.Info("steward: hello", "client", rec.ID, "name", rec.Name, "generation", gen.String(), "remote", se.t.remote())
@@ -1086,6 +1087,15 @@ func (se *session) end() {
 	}
 	s.mu.Lock()
 	delete(s.sessions, se)
+	s.mu.Unlock()
+	se.detach()
+}
+
+// detach releases the session's things (absent in the hub) and its
+// observations.
+func (se *session) detach() {
+	s := se.s
+	s.mu.Lock()
 	var gone []string
 	for sid, nt := range se.things {
 		if nt.sess == se {
@@ -1094,6 +1104,9 @@ func (se *session) end() {
 		}
 		delete(s.sids, sid)
 	}
+	se.mu.Lock()
+	se.things = map[string]*nthing{}
+	se.mu.Unlock()
 	for id, ev := range s.events {
 		if ev.sess == se {
 			delete(s.events, id)

@@ -537,6 +537,7 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	s.mu.Unlock()
 	for _, v := range victims {
 		v.closeWith(closeRevoked, "pairing revoked")
+		v.detach()
 	}
 	s.st.revoked.Add(1)
 	s.log.Info("steward: pairing revoked", "client", c.ID, "name", c.Name, "closed", len(victims))
