@@ -345,7 +345,7 @@ func TestStewardSimpleEndToEnd(t *testing.T) {
 		t.Fatalf("hello %v", m)
 	}
 	m = p.call(`{"path":"/api/v1/thing/prototype","requestID":5,"things":{"/device/climate/acme/meter":{"device":{"name":"Meter","maker":"Acme"},
-		"observe":[],"perform":["reset"],"name":true,"status":["present","absent"],"properties":{"temperature":"celsius","humidity":"percentage"}}}}`)
+		"observe":["motion"],"perform":["reset"],"name":true,"status":["present","absent"],"properties":{"temperature":"celsius","humidity":"percentage"}}}}`)
 	if at(m, "things", "/device/climate/acme/meter", "success") != true {
 		t.Fatalf("prototype %v", m)
 	}
@@ -355,8 +355,22 @@ func TestStewardSimpleEndToEnd(t *testing.T) {
 	if sid == "" || str(m, "requestID") != "6" {
 		t.Fatalf("register %v", m)
 	}
+	// The steward asks for the declared event; the shipped client confirms
+	// with a report reusing the requestID (no reply), then reports it.
+	obs := p.recv()
+	eid := firstKey(obs, "events")
+	if str(obs, "path") != "/api/v1/thing/observe" || at(obs, "events", eid, "thingID") != sid {
+		t.Fatalf("observe %v", obs)
+	}
+	p.send(fmt.Sprintf(`{"path":"/api/v1/thing/report","requestID":%q,"events":{%q:{"status":"success"}}}`, str(obs, "requestID"), eid))
 	if m = p.call(`{"path":"/api/v1/thing/update","requestID":7,"things":{"` + sid + `":{"info":{"humidity":64}}}}`); at(m, "things", sid, "success") != true {
 		t.Fatalf("update %v", m)
+	}
+	if m = p.call(`{"path":"/api/v1/thing/report","requestID":8,"events":{"` + eid + `":{"reason":"observe"}}}`); at(m, "events", eid, "success") != true || str(m, "requestID") != "8" {
+		t.Fatalf("report %v", m)
+	}
+	if th, _ := r.g.hub.Get("native:meter-9"); !func() bool { p, _ := th.Property("event.motion"); return p.Value.Equal(things.IntValue(1)) }() {
+		t.Errorf("event not fired in the hub: %+v", th.Properties)
 	}
 	th, _ := r.g.hub.Get("native:meter-9")
 	if t1, _ := th.Property("temperature"); !t1.Value.Equal(things.FloatValue(11.5)) || t1.Unit != "Cel" {
@@ -410,5 +424,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStewardConfig(t *testing.T) {
+	for _, tc := range []struct{ toml, want string }{
+		{"[steward]\nenabled = true\nplain_listen = \"0.0.0.0:8887\"\n", "steward.plain_listen"},
+		{"[steward]\nlisten = \"nope\"\n", "steward.listen"},
+		{"[steward]\nobserve = \"all\"\n", "steward.observe"},
+		{"[steward]\nmax_message_bytes = 10\n", "steward.max_message_bytes"},
+		{"[steward]\nmax_things = -1\n", "steward.max_things"},
+	} {
+		if _, err := ParseConfig(strings.NewReader(tc.toml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v", tc.toml, err)
+		}
+	}
+	c, err := ParseConfig(strings.NewReader("[steward]\nenabled = true\nplain_listen = \"127.0.0.1:8887\"\n"))
+	if err != nil || !c.Steward.Enabled {
+		t.Fatalf("%+v %v", c.Steward, err)
+	}
+	// Off by default: no listener, but the pairing window and its endpoints.
+	r := startGateway(t, t.TempDir(), "")
+	if r.g.StewardAddr() != nil || r.g.Steward() != nil {
+		t.Error("steward on without [steward]")
+	}
+	var st pairing.State
+	if err := r.api.Call(context.Background(), http.MethodPost, "/v1/pairing", map[string]string{"for": "2s"}, &st); err != nil || !st.Open || !r.g.PairingOpen() {
+		t.Errorf("pairing window %+v %v", st, err)
 	}
 }

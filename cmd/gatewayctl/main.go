@@ -240,6 +240,9 @@ func (x *cli) status(ctx context.Context, args []string) error {
 		st.Store.Appends, st.Store.Commits, st.Store.Fsyncs, st.Store.EvictedByAge, st.Store.EvictedBySize)
 	fmt.Fprintf(x.out, "things       %d, projected to seq %d, %d undecoded\n", st.Things.Count, st.Things.Projected, st.Things.Undecoded)
 	fmt.Fprintf(x.out, "board        %s (pairing window %s)\n", st.Board, map[bool]string{true: "open", false: "closed"}[st.Pairing])
+	if sw, ok := st.Steward.(map[string]any); ok {
+		fmt.Fprintf(x.out, "steward      %v connections, %v of %v things attached, %v clients\n", sw["connections"], sw["attached"], sw["things"], sw["clients"])
+	}
 	for name := range st.Links {
 		fmt.Fprintf(x.out, "link         %s\n", name)
 	}

@@ -86,6 +86,9 @@ func TestPairThingsPerformRevoke(t *testing.T) {
 	if _, err := ctl(t, sock, "things", "perform", "native:lamp-udn"); err == nil {
 		t.Error("perform without an action accepted")
 	}
+	if out := mustCtl(t, sock, "status"); !strings.Contains(out, "steward      1 connections, 1 of 1 things attached, 1 clients") {
+		t.Errorf("status: %s", out)
+	}
 	if out := mustCtl(t, sock, "pair", "revoke", "lamp-1"); !strings.Contains(out, "revoked the pairing of lamp-1") {
 		t.Errorf("revoke: %s", out)
 	}
