@@ -38,17 +38,22 @@ func (w *wsConn) abort() {
 	_ = w.c.CloseNow()
 }
 
-func (w *wsConn) send(frame []byte) bool {
+var (
+	errClosing   = errors.New("steward: connection closing")
+	errQueueFull = errors.New("steward: write queue full")
+)
+
+func (w *wsConn) send(frame []byte) error {
 	select {
 	case <-w.stop:
-		return false
+		return errClosing
 	default:
 	}
 	select {
 	case w.out <- frame:
-		return true
+		return nil
 	default:
-		return false
+		return errQueueFull
 	}
 }
 

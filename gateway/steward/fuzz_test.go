@@ -106,14 +106,14 @@ type fakeTransport struct {
 	closed bool
 }
 
-func (f *fakeTransport) send(b []byte) bool {
+func (f *fakeTransport) send(b []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return false
+		return errClosing
 	}
 	f.frames = append(f.frames, b)
-	return true
+	return nil
 }
 func (f *fakeTransport) close(closeCode, string) { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 func (f *fakeTransport) abort()                  {}

@@ -28,9 +28,9 @@ const (
 
 // transport is a session's connection: a writer queue and a close.
 type transport interface {
-	// send queues one text frame; false when the connection is closing or
-	// its queue is full (then it is closed).
-	send(frame []byte) bool
+	// send queues one text frame: errClosing when the connection is
+	// closing, errQueueFull when the peer does not read its frames.
+	send(frame []byte) error
 	// close sends the frames queued so far, then closes with code.
 	close(code closeCode, reason string)
 	// abort drops the connection without a close handshake.
@@ -108,7 +108,7 @@ func (se *session) sendJSON(v any) {
 		se.s.log.Error("steward: encode", "err", err)
 		return
 	}
-	if !se.t.send(b) {
+	if err := se.t.send(b); err == errQueueFull {
 		se.s.st.slowClosed.Add(1)
 		se.closeWith(closePolicy, "not reading")
 	}
