@@ -208,6 +208,7 @@ func answerTasks(p *wsPeer, simple bool, got chan<- map[string]any) {
 }
 
 func TestStewardNativeEndToEnd(t *testing.T) {
+	lockStewardMDNS(t)
 	r := startGateway(t, t.TempDir(), stewardConfig)
 	ctx := context.Background()
 	e := discoverSteward(t, r.g)
@@ -315,6 +316,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 }
 
 func TestStewardSimpleEndToEnd(t *testing.T) {
+	lockStewardMDNS(t)
 	r := startGateway(t, t.TempDir(), stewardConfig+"plain_listen = \"127.0.0.1:0\"\n")
 	ctx := context.Background()
 	e := discoverSteward(t, r.g)

@@ -16,7 +16,7 @@ import (
 )
 
 func TestPairThingsPerformRevoke(t *testing.T) {
-	g := gatewaytest.Start(t, "[mdns]\ninterfaces = [\"lo\"]\n[steward]\nenabled = true\nlisten = \"127.0.0.1:0\"\npairing_code = true\n")
+	g := gatewaytest.Start(t, "[mdns]\ninterfaces = [\"no-such-interface\"]\n[steward]\nenabled = true\nlisten = \"127.0.0.1:0\"\npairing_code = true\n")
 	sock := g.AdminSocket()
 	if out := mustCtl(t, sock, "pair"); !strings.Contains(out, "pairing window closed") {
 		t.Errorf("pair: %s", out)

@@ -31,6 +31,7 @@ func browse(t *testing.T, uuid string) map[string]mdns.Entry {
 }
 
 func TestAdvertisedAndReadvertisedOnRename(t *testing.T) {
+	lockStewardMDNS(t)
 	adv, err := mdns.New(mdns.Options{Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Skipf("no mDNS on loopback: %v", err)

@@ -35,6 +35,7 @@ func TestIndependentPythonClient(t *testing.T) {
 	if out, err := exec.Command(py, "-c", "import websockets, zeroconf").CombinedOutput(); err != nil {
 		t.Fatalf("python3-websockets and python3-zeroconf are needed (make steward-python-deps): %v\n%s", err, out)
 	}
+	lockStewardMDNS(t)
 	adv, err := mdns.New(mdns.Options{Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Skipf("no mDNS on loopback: %v", err)
