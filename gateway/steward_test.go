@@ -195,6 +195,9 @@ func answerTasks(p *wsPeer, simple bool, got chan<- map[string]any) {
 			} else {
 				_ = p.c.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"requestID":%q,"tasks":{%q:{"status":"success"}}}`, str(m, "requestID"), tid))
 			}
+		case strings.HasSuffix(path, "/report"): // a cancel
+			eid := firstKey(m, "events")
+			_ = p.c.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"requestID":%q,"events":{%q:{"status":"success"}}}`, str(m, "requestID"), eid))
 		case strings.HasSuffix(path, "/observe"):
 			eid := firstKey(m, "events")
 			if simple {
@@ -255,6 +258,15 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	obs := p.recv() // observe of the declared event
 	eid := firstKey(obs, "events")
 	p.send(fmt.Sprintf(`{"requestID":%q,"events":{%q:{"status":"success"}}}`, str(obs, "requestID"), eid))
+	var info StewardStatus
+	if err := r.api.Call(ctx, http.MethodGet, "/v1/steward", nil, &info); err != nil || info.SHA256 != txt(e, "sha256") || info.Stats.HelloOK != 1 {
+		t.Errorf("GET /v1/steward: %+v %v", info, err)
+	}
+	waitFor(t, "observation confirmed", func() bool {
+		var evs []map[string]any
+		_ = r.api.Call(ctx, http.MethodGet, "/v1/steward/events", nil, &evs)
+		return len(evs) == 1 && evs[0]["eventID"] == eid && evs[0]["confirmed"] == true
+	})
 	m = p.call(`{"path":"/api/v1/update","requestID":6,"things":{"` + sid + `":{"status":"on","info":{"brightness":80,"color":{"model":"rgb","rgb":{"r":255,"g":128,"b":0}}}}}}`)
 	if str(m, "things", sid, "status") != "success" {
 		t.Fatalf("update: %v", m)
@@ -282,6 +294,22 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	task := <-got
 	if e := at(task, "tasks", firstKey(task, "tasks")).(map[string]any); e["thing"] != sid || e["perform"] != "on" || e["parameter"] != `{"level":"50"}` {
 		t.Errorf("task %v", task)
+	}
+	var o map[string]any
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/steward/things/native:bulb-udn-1/observe", ObserveRequest{Observe: "motion", Parameter: "{}", TestOnly: true}, &o); err != nil || o["confirmed"] != true {
+		t.Errorf("test-only observe: %v %v", o, err)
+	}
+	if req := <-got; at(req, "events", firstKey(req, "events"), "testOnly") != true {
+		t.Errorf("observe request %v", req)
+	}
+	if err := r.api.Call(ctx, http.MethodDelete, "/v1/steward/events/"+eid, nil, nil); err != nil {
+		t.Errorf("cancel: %v", err)
+	}
+	if req := <-got; at(req, "events", eid, "reason") != "cancel" {
+		t.Errorf("cancel request %v", req)
+	}
+	if err := r.api.Call(ctx, http.MethodDelete, "/v1/steward/events/"+eid, nil, nil); err == nil {
+		t.Error("cancelled an unknown event")
 	}
 	// Re-attach after a reconnect.
 	p.c.CloseNow()
@@ -455,3 +483,5 @@ func TestStewardConfig(t *testing.T) {
 		t.Errorf("pairing window %+v %v", st, err)
 	}
 }
+
+func txt(e mdns.Entry, key string) string { v, _ := e.TXT(key); return v }
