@@ -12,7 +12,7 @@ PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./store/.
 
 FUZZTIME  ?= 10s
 
-.PHONY: help build cross test test-race test-arm qemu bench fuzz lint run clean
+.PHONY: help build cross test test-race test-arm qemu steward-python-deps bench fuzz lint run clean
 
 help:
 	@echo "make build   host binaries into bin/"
@@ -36,7 +36,7 @@ cross:
 
 test: test-race test-arm
 
-test-race:
+test-race: steward-python-deps
 	$(GO) test -race -count=1 ./...
 
 # The pure packages cross-compiled and run under qemu-user: 32-bit ARMv6 (Pi
@@ -48,6 +48,12 @@ test-arm: qemu
 qemu:
 	@command -v qemu-arm-static >/dev/null && command -v qemu-aarch64-static >/dev/null || \
 		{ echo "installing qemu-user-static"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; }
+
+# Debian's python3-websockets and python3-zeroconf: the independent Native
+# Thing client that gateway/steward's end-to-end test runs.
+steward-python-deps:
+	@/usr/bin/python3 -c 'import websockets, zeroconf' 2>/dev/null || \
+		{ echo "installing python3-websockets python3-zeroconf"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-websockets python3-zeroconf; }
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

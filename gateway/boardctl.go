@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgegate/edgegate/board"
 	"github.com/edgegate/edgegate/board/boardhost"
+	"github.com/edgegate/edgegate/gateway/pairing"
 )
 
 // boardState is the board hardware the gateway drives: the status LED, the
@@ -17,7 +18,7 @@ import (
 type boardState struct {
 	info    board.Info
 	devs    *board.Devices
-	pairing atomic.Int64 // Unix ns until which the pairing window is open
+	pairing *pairing.Window
 	lastRun atomic.Int64 // Unix ns of the tick loop's last round (health)
 }
 
@@ -32,6 +33,7 @@ func (g *Gateway) openBoard() {
 		info = detected
 	}
 	b.info = info
+	b.pairing = g.newPairingWindow()
 	hw, err := board.Init(info, boardhost.Init)
 	if err != nil {
 		g.log.Error("board: host drivers not initialised; GPIO and SPI unavailable", "board", info.String(), "err", err)
@@ -92,25 +94,31 @@ func (g *Gateway) runBoard(ctx context.Context) (stop func()) {
 	}
 }
 
-// openPairingWindow opens the pairing window for the configured time and
-// shows it on the LED.
+// openPairingWindow opens the pairing window for the configured time (the
+// board's button).
 func (g *Gateway) openPairingWindow() {
 	d := g.cfg.Board.WithDefaults().PairingWindow
-	until := time.Now().Add(d)
-	g.board.pairing.Store(until.UnixNano())
+	g.board.pairing.Open(d)
 	g.log.Info("pairing window open", "for", d)
-	if led := g.board.devs.LED; led != nil {
-		led.Set(board.PatternPairing)
-		time.AfterFunc(d, func() {
-			if time.Now().UnixNano() >= g.board.pairing.Load() {
-				led.Set(board.PatternRunning)
-			}
-		})
+}
+
+// showPairing shows the pairing window on the LED.
+func (g *Gateway) showPairing(open bool) {
+	if g.board.devs == nil || g.board.devs.LED == nil {
+		return
+	}
+	if open {
+		g.board.devs.LED.Set(board.PatternPairing)
+	} else {
+		g.board.devs.LED.Set(board.PatternRunning)
 	}
 }
 
 // PairingOpen reports whether the pairing window is open.
-func (g *Gateway) PairingOpen() bool { return time.Now().UnixNano() < g.board.pairing.Load() }
+func (g *Gateway) PairingOpen() bool { return g.board.pairing.IsOpen() }
+
+// Pairing returns the pairing window.
+func (g *Gateway) Pairing() *pairing.Window { return g.board.pairing }
 
 // healthy is the watchdog's test: the tick loop ran recently.
 func (g *Gateway) healthy() bool {

@@ -19,6 +19,7 @@ import (
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
+	"github.com/edgegate/edgegate/gateway/steward"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
@@ -51,6 +52,9 @@ type Gateway struct {
 
 	adminLn  net.Listener
 	adminSrv *admin.Server
+
+	steward                 *steward.Steward
+	stewardLn, stewardPlain net.Listener
 
 	// services are started by Run after the links, each on its own
 	// goroutine, and stopped with Run's context.
@@ -166,6 +170,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: admin.socket: %w", err)
 		}
 		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
+	}
+	if err := g.openSteward(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return g, nil

@@ -19,6 +19,8 @@
 //	firmware list
 //	firmware remove NAME
 //	things [ID]
+//	things perform [--test-only] ID ACTION [name=value ...]
+//	pair [open [--for D] | close | revoke NAME]
 //	ports
 //
 // Every command takes --json to print the API's JSON instead of a table.
@@ -80,7 +82,11 @@ commands:
   command --device T:M [--timeout D] SCRIPT
                                            send a COMMAND, wait for the response
   firmware add [--chunk-size N] NAME FILE | list | remove NAME
-  things [ID]                              the hub's things and their state
+  things [ID]                              the hub's things and their state, the steward's paired clients
+  things perform [--test-only] ID ACTION [name=value ...]
+                                           perform a thing's action (an OSP COMMAND, a native thing's task)
+  pair [open [--for D] | close]            the pairing window for native things (and its code)
+  pair revoke NAME                         remove a native client's pairing and close its sockets
   ports                                    serial ports with USB VID:PID, serial number, product
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
@@ -147,7 +153,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "firmware remove", "firmware rm":
 		err = x.firmwareRemove(ctx, rest)
 	case "things ":
-		err = x.things(ctx, rest)
+		err = x.thingsCmd(ctx, rest)
+	case "pair ":
+		err = x.pair(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
 	default:
@@ -232,6 +240,9 @@ func (x *cli) status(ctx context.Context, args []string) error {
 		st.Store.Appends, st.Store.Commits, st.Store.Fsyncs, st.Store.EvictedByAge, st.Store.EvictedBySize)
 	fmt.Fprintf(x.out, "things       %d, projected to seq %d, %d undecoded\n", st.Things.Count, st.Things.Projected, st.Things.Undecoded)
 	fmt.Fprintf(x.out, "board        %s (pairing window %s)\n", st.Board, map[bool]string{true: "open", false: "closed"}[st.Pairing])
+	if sw, ok := st.Steward.(map[string]any); ok {
+		fmt.Fprintf(x.out, "steward      %v connections, %v of %v things attached, %v clients\n", sw["connections"], sw["attached"], sw["things"], sw["clients"])
+	}
 	for name := range st.Links {
 		fmt.Fprintf(x.out, "link         %s\n", name)
 	}

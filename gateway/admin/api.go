@@ -231,6 +231,8 @@ type Status struct {
 	// the pairing window is open.
 	Board   string `json:"board"`
 	Pairing bool   `json:"pairing"`
+	// Steward holds the Native Thing steward's counters, when it runs.
+	Steward any `json:"steward,omitempty"`
 }
 
 // JournalStatus describes the readings journal.
