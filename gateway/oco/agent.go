@@ -85,7 +85,7 @@ type Stats struct {
 
 type counters struct {
 	hellos, helloFailures, inventories, jobsRun, jobsSucceeded, jobsFailed, jobsSkipped, jobsResumed atomic.Uint64
-	reports, reportFailures, downloads, downloadBytes, serverErrors, securityRejects, malformed        atomic.Uint64
+	reports, reportFailures, downloads, downloadBytes, serverErrors, securityRejects, malformed      atomic.Uint64
 }
 
 // Agent is the gateway as a managed OCO agent: it says hello every

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 // Inventory is the gateway's own inventory, oco.agent.update's data. A

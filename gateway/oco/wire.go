@@ -130,6 +130,27 @@ func (t Timestamp) String() string {
 // MarshalJSON writes the timestamp as a JSON number with four decimals.
 func (t Timestamp) MarshalJSON() ([]byte, error) { return []byte(t.String()), nil }
 
+// UnmarshalJSON reads a number of seconds, keeping four decimals (more are
+// cut, not rounded).
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, _ := strings.Cut(s, ".")
+	frac = (frac + "0000")[:4]
+	w, err1 := strconv.ParseInt(whole, 10, 64)
+	f, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil || w > 1<<40 {
+		return fmt.Errorf("oco: timestamp %q", b)
+	}
+	v := w*10000 + f
+	if neg {
+		v = -v
+	}
+	*t = Timestamp(v)
+	return nil
+}
+
 // rpcRequest is a JSON-RPC 2.0 request; all four keys are required.
 type rpcRequest struct {
 	JSONRPC string `json:"jsonrpc"`

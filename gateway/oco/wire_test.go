@@ -30,6 +30,17 @@ func TestTimestamp(t *testing.T) {
 		if string(b) != c.want {
 			t.Errorf("%d: JSON %s, want %s", c.in, b, c.want)
 		}
+		var back Timestamp
+		if err := json.Unmarshal(b, &back); err != nil || back != c.in {
+			t.Errorf("%s: read back %d, %v", b, back, err)
+		}
+	}
+	var ts Timestamp
+	if err := json.Unmarshal([]byte("12.345678"), &ts); err != nil || ts != 123456 {
+		t.Errorf("12.345678: %d %v", ts, err)
+	}
+	if err := json.Unmarshal([]byte(`"x"`), &ts); err == nil {
+		t.Error("a string is a timestamp")
 	}
 	tm := time.Unix(1718000000, 123456789)
 	if got := TimestampOf(tm).String(); got != "1718000000.1234" {
@@ -296,11 +307,11 @@ func TestSecretRedacted(t *testing.T) {
 
 func TestServerErrorHint(t *testing.T) {
 	for msg, want := range map[string]string{
-		"Agent timestamp too old":             "clock",
+		"Agent timestamp too old":              "clock",
 		"Client self-registration is disabled": "self-registration",
-		"Agent key mismatch":                  "forget-keys",
-		"Computer not found":                  "removed",
-		"Content type mismatch":               "proxy",
+		"Agent key mismatch":                   "forget-keys",
+		"Computer not found":                   "removed",
+		"Content type mismatch":                "proxy",
 	} {
 		e := &ServerError{Method: "oco.agent.hello", Status: http.StatusUnauthorized, Message: msg}
 		if h := e.Hint(); !strings.Contains(h, want) {
