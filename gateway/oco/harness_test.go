@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -201,4 +202,10 @@ func zipOf(t testing.TB, files ...string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
