@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,6 +171,10 @@ func New(opts Options) (*Agent, error) {
 	}
 	if err := a.markInterrupted(); err != nil {
 		return nil, err
+	}
+	// No job runs yet: what a stopped run left behind goes.
+	if err := os.RemoveAll(jobsDir(opts.WorkDir)); err != nil {
+		return nil, fmt.Errorf("oco: clear the jobs' directories: %w", err)
 	}
 	return a, nil
 }

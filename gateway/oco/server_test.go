@@ -711,9 +711,8 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 	}
 	reply := func(p map[string]any) {
 		b, _ := json.Marshal(map[string]any{"id": id, "error": nil, "result": map[string]any{"success": true, "params": p}})
-		sig := ""
 		if s.respond != nil {
-			b, sig = s.respond(method, b, sig)
+			b, _ = s.respond(method, b, "")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
@@ -860,11 +859,6 @@ func (s *ocoServer) addPackage(id string, zip []byte) {
 	s.mu.Unlock()
 }
 
-func (s *ocoServer) host(name string) *host {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hosts[name]
-}
 
 // jobSnapshot returns a copy of a job's state and reports.
 func (s *ocoServer) jobSnapshot(j *srvJob) srvJob {
