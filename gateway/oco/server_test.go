@@ -859,7 +859,6 @@ func (s *ocoServer) addPackage(id string, zip []byte) {
 	s.mu.Unlock()
 }
 
-
 // jobSnapshot returns a copy of a job's state and reports.
 func (s *ocoServer) jobSnapshot(j *srvJob) srvJob {
 	s.mu.Lock()
