@@ -22,6 +22,7 @@ type Config struct {
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`
 	Admin   AdminConfig    `toml:"admin"`
+	OCO     OCOConfig      `toml:"oco"`
 	Board   board.Config   `toml:"board"`
 	Log     LogConfig      `toml:"log"`
 	Devices []DeviceConfig `toml:"device"`
@@ -188,6 +189,9 @@ func (c *Config) Validate() error {
 		if _, err := c.OSP.LoRa.driver(); err != nil {
 			return fmt.Errorf("%w: osp.lora: %w", ErrConfig, err)
 		}
+	}
+	if err := c.OCO.validate(); err != nil {
+		return err
 	}
 	if err := c.Board.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

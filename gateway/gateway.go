@@ -18,6 +18,7 @@ import (
 	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/oco"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -51,6 +52,7 @@ type Gateway struct {
 
 	adminLn  net.Listener
 	adminSrv *admin.Server
+	oco      *oco.Agent // nil when [oco] is off
 
 	// services are started by Run after the links, each on its own
 	// goroutine, and stopped with Run's context.
@@ -166,6 +168,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: admin.socket: %w", err)
 		}
 		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
+	}
+	if err := g.openOCO(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return g, nil

@@ -20,6 +20,8 @@
 //	firmware remove NAME
 //	things [ID]
 //	ports
+//	oco status
+//	oco forget-keys --yes
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -82,6 +84,7 @@ commands:
   firmware add [--chunk-size N] NAME FILE | list | remove NAME
   things [ID]                              the hub's things and their state
   ports                                    serial ports with USB VID:PID, serial number, product
+  oco status | forget-keys --yes           the OCO agent: server, generation, contact, keys present, jobs
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -150,6 +153,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.things(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
+	case "oco ":
+		err = x.ocoCmd(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

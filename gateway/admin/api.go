@@ -231,6 +231,8 @@ type Status struct {
 	// the pairing window is open.
 	Board   string `json:"board"`
 	Pairing bool   `json:"pairing"`
+	// OCO holds the OCO agent's counters when it is on.
+	OCO any `json:"oco,omitempty"`
 }
 
 // JournalStatus describes the readings journal.

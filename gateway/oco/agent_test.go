@@ -208,7 +208,7 @@ func TestServerKeyChangeRefused(t *testing.T) {
 			// A server (or someone in its place) that now offers another
 			// key, and signs with it.
 			forged := randKey()
-			r.srv.respond = func(method string, body []byte, sig string) ([]byte, string) {
+			r.srv.setRespond(func(method string, body []byte, sig string) ([]byte, string) {
 				var m map[string]any
 				json.Unmarshal(body, &m)
 				m["result"].(map[string]any)["params"].(map[string]any)[c.field] = forged
@@ -221,7 +221,7 @@ func TestServerKeyChangeRefused(t *testing.T) {
 					return b, sign(h.serverKey, b)
 				}
 				return b, ""
-			}
+			})
 			err := r.poll()
 			if !errors.Is(err, ErrSecurity) {
 				t.Fatalf("poll: %v", err)
@@ -241,7 +241,7 @@ func TestServerKeyChangeRefused(t *testing.T) {
 			}
 			r.noKeysInLogs()
 			// The server behaves again: the agent carries on.
-			r.srv.respond = nil
+			r.srv.setRespond(nil)
 			r.mustPoll()
 		})
 	}
@@ -266,7 +266,7 @@ func TestBadSignatureRefused(t *testing.T) {
 			r.start()
 			r.mustPoll()
 			j := r.srv.addJob(&srvJob{id: 7, host: testHost, container: 1, procedure: "echo no"})
-			r.srv.respond = func(method string, body []byte, sig string) ([]byte, string) { return c.mangle(body, sig) }
+			r.srv.setRespond(func(method string, body []byte, sig string) ([]byte, string) { return c.mangle(body, sig) })
 			if err := r.poll(); !errors.Is(err, ErrSecurity) {
 				t.Fatalf("poll: %v", err)
 			}
@@ -287,7 +287,7 @@ func TestReplayedAnswerRefused(t *testing.T) {
 	r.mustPoll()
 	var saved []byte
 	var savedSig string
-	r.srv.respond = func(method string, body []byte, sig string) ([]byte, string) {
+	r.srv.setRespond(func(method string, body []byte, sig string) ([]byte, string) {
 		if method == "oco.agent.hello" && saved == nil {
 			saved, savedSig = body, sig
 		}
@@ -295,7 +295,7 @@ func TestReplayedAnswerRefused(t *testing.T) {
 			return saved, savedSig
 		}
 		return body, sig
-	}
+	})
 	r.mustPoll() // records a valid, signed answer
 	err := r.poll()
 	var se *SecurityError
@@ -360,10 +360,10 @@ func TestServerErrors(t *testing.T) {
 	t.Run("server failure", func(t *testing.T) {
 		r := newRig(t, "current", Current)
 		r.start()
-		r.srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.srv.setOverride(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(500)
 			w.Write([]byte("<b>Fatal error</b>: Uncaught PDOException: SQLSTATE[23000]: Integrity constraint violation"))
-		})
+		}))
 		err := r.poll()
 		if !errors.Is(err, ErrServerFailure) || !strings.Contains(err.Error(), "Integrity constraint") {
 			t.Fatalf("%v", err)
@@ -516,18 +516,7 @@ func TestDelay(t *testing.T) {
 func TestRunPollsWithBackoff(t *testing.T) {
 	r := newRig(t, "current", Current)
 	r.start()
-	down := true
-	real := r.srv.srv.Config.Handler
-	r.srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.srv.mu.Lock()
-		d := down
-		r.srv.mu.Unlock()
-		if d {
-			w.WriteHeader(503)
-			return
-		}
-		real.ServeHTTP(w, req)
-	})
+	r.srv.setOverride(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { w.WriteHeader(503) }))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.a.Run(ctx) }()
@@ -538,9 +527,7 @@ func TestRunPollsWithBackoff(t *testing.T) {
 			t.Fatalf("next hello in %v, want %v", s.NextHello.Sub(r.clock.Now()), wait)
 		}
 		if i == 2 {
-			r.srv.mu.Lock()
-			down = false
-			r.srv.mu.Unlock()
+			r.srv.setOverride(nil)
 		}
 		r.clock.Advance(wait)
 	}

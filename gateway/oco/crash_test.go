@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,9 +80,12 @@ func TestCrashAfterFinalStateBeforeReport(t *testing.T) {
 	j := r.srv.addJob(&srvJob{id: "dynamic-30", host: testHost, container: "deployment_rule::4", procedure: `echo "run $$"`})
 	kill := make(chan struct{})
 	release := make(chan struct{})
+	var mu sync.Mutex
 	var lost string
 	first := true
-	r.srv.jobState = func(_ *srvJob, state int, msg string) int {
+	r.srv.setJobState(func(_ *srvJob, state int, msg string) int {
+		mu.Lock()
+		defer mu.Unlock()
 		if state != StateSucceeded || !first {
 			return 0
 		}
@@ -91,12 +95,15 @@ func TestCrashAfterFinalStateBeforeReport(t *testing.T) {
 		close(kill)
 		<-release
 		return 500
-	}
+	})
 	go func() { <-kill; time.Sleep(10 * time.Millisecond); close(release) }()
 	r.crash(kill)
+	mu.Lock()
+	lostMsg := lost
+	mu.Unlock()
 	// The server still offers the job (it never got a final state).
-	if s := r.srv.jobSnapshot(j); s.state != StateExecuting || !strings.HasPrefix(lost, "run ") {
-		t.Fatalf("before the restart: %+v, lost report %q", s, lost)
+	if s := r.srv.jobSnapshot(j); s.state != StateExecuting || !strings.HasPrefix(lostMsg, "run ") {
+		t.Fatalf("before the restart: %+v, lostMsg report %q", s, lostMsg)
 	}
 	r.start()
 	r.mustPoll()
@@ -104,8 +111,8 @@ func TestCrashAfterFinalStateBeforeReport(t *testing.T) {
 	if got := reportStates(s); got != "2(100) 3=0" {
 		t.Fatalf("reports %q: the job ran again", got)
 	}
-	if s.message != lost || s.state != StateSucceeded {
-		t.Fatalf("final report %q, want the recorded %q", s.message, lost)
+	if s.message != lostMsg || s.state != StateSucceeded {
+		t.Fatalf("final report %q, want the recorded %q", s.message, lostMsg)
 	}
 	if st := r.a.Stats(); st.JobsRun != 0 || st.JobsResumed != 1 {
 		t.Errorf("stats %+v", st)
@@ -123,20 +130,26 @@ func TestCrashWhileExecuting(t *testing.T) {
 	r.mustPoll()
 	j := r.srv.addJob(&srvJob{id: 31, host: testHost, container: 5, procedure: `echo "pid $$"; exec sleep 60`})
 	kill := make(chan struct{})
+	var mu sync.Mutex
 	pid := 0
-	r.srv.jobState = func(_ *srvJob, state int, msg string) int {
+	r.srv.setJobState(func(_ *srvJob, state int, msg string) int {
+		mu.Lock()
+		defer mu.Unlock()
 		if state == StateExecuting && strings.HasPrefix(msg, "pid ") && pid == 0 {
 			pid, _ = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(msg, "pid ")))
 			close(kill)
 		}
 		return 0
-	}
+	})
 	r.crash(kill)
+	mu.Lock()
+	killedPid := pid
+	mu.Unlock()
 	// The procedure died with the agent (parent-death signal).
 	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
+	for syscall.Kill(killedPid, 0) == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("procedure %d survived the agent", pid)
+			t.Fatalf("procedure %d survived the agent", killedPid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -116,14 +116,16 @@ func (e *ServerError) Hint() string {
 		return "the gateway's clock is behind the server's: check NTP"
 	case strings.Contains(lower, "self-registration"):
 		return "enable agent self-registration on the server, or pre-register this host name"
-	case strings.Contains(lower, "registration key mismatch"), strings.Contains(lower, "invalid agent signature") && e.Method != "" && strings.Contains(e.Method, "hello"):
-		return "check [oco] registration_key against the server's agent registration key (or the host's keys were reset on one side only)"
+	case strings.Contains(lower, "registration key mismatch"), strings.Contains(lower, "invalid agent signature"):
+		return "check [oco] registration_key against the server's agent registration key, or the host's keys were cleared on one side only (gatewayctl oco forget-keys)"
 	case strings.Contains(lower, "agent key mismatch"), strings.Contains(lower, "client not authorized"):
 		return "the server no longer accepts this host's agent key: clear the host's keys on the server and the gateway's (gatewayctl oco forget-keys), then let it register again"
 	case strings.Contains(lower, "computer not found"):
 		return "the server does not know this host name: it was removed on the server; forget the keys and register again"
 	case strings.Contains(lower, "content type mismatch"):
 		return "a proxy between the gateway and the server rewrote the request's content type"
+	case e.Status >= 300 && e.Status < 400:
+		return "the server redirects the agent: set [oco] url to the address it points to (https?)"
 	case e.Status >= 500:
 		return "the server failed; see its log"
 	}

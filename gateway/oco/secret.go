@@ -47,3 +47,10 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.shown()) }
 // MarshalText implements encoding.TextMarshaler without the value, so that
 // JSON and TOML encoders never write the key.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.shown()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler, so that a
+// configuration file's key decodes straight into a Secret.
+func (s *Secret) UnmarshalText(b []byte) error {
+	s.v = string(b)
+	return nil
+}

@@ -61,6 +61,33 @@ type ocoServer struct {
 	// (a non-zero status).
 	respond  func(method string, body []byte, sig string) ([]byte, string)
 	jobState func(j *srvJob, state int, msg string) (status int)
+	// override answers every request instead (a server that fails).
+	override http.Handler
+}
+
+// The hooks are set while the server runs: under the lock.
+func (s *ocoServer) setRespond(f func(method string, body []byte, sig string) ([]byte, string)) {
+	s.mu.Lock()
+	s.respond = f
+	s.mu.Unlock()
+}
+
+func (s *ocoServer) setJobState(f func(j *srvJob, state int, msg string) int) {
+	s.mu.Lock()
+	s.jobState = f
+	s.mu.Unlock()
+}
+
+func (s *ocoServer) setOverride(h http.Handler) {
+	s.mu.Lock()
+	s.override = h
+	s.mu.Unlock()
+}
+
+func (s *ocoServer) respondHook() func(string, []byte, string) ([]byte, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.respond
 }
 
 type host struct {
@@ -242,6 +269,13 @@ func writeReason(w http.ResponseWriter, status int, reason string) {
 }
 
 func (s *ocoServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	override := s.override
+	s.mu.Unlock()
+	if override != nil {
+		override.ServeHTTP(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	names := r.Context().Value(connKey{}).(*recConn).takeHeaderNames()
 	ct := r.Header.Get("Content-Type") // PHP's CONTENT_TYPE: any name case
@@ -390,8 +424,11 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 		h = s.hosts[hostname]
 		s.mu.Unlock()
 		var p map[string]any
+		s.mu.Lock()
+		selfReg := s.selfReg
+		s.mu.Unlock()
 		if h == nil {
-			if !s.selfReg {
+			if !selfReg {
 				errPage(w, 401, "Client self-registration is disabled")
 				return
 			}
@@ -549,10 +586,13 @@ func (s *ocoServer) jobStateCurrent(w http.ResponseWriter, r *http.Request, name
 }
 
 func (s *ocoServer) hook(j *srvJob, state int, msg string) int {
-	if s.jobState == nil {
+	s.mu.Lock()
+	f := s.jobState
+	s.mu.Unlock()
+	if f == nil {
 		return 0
 	}
-	return s.jobState(j, state, msg)
+	return f(j, state, msg)
 }
 
 func (s *ocoServer) decodeReport(data map[string]json.RawMessage) (int, *int, string, *float64) {
@@ -641,8 +681,8 @@ func (s *ocoServer) answerCurrent(w http.ResponseWriter, method string, id json.
 		m.Write(b)
 		sig = hex.EncodeToString(m.Sum(nil))
 	}
-	if s.respond != nil {
-		b, sig = s.respond(method, b, sig)
+	if f := s.respondHook(); f != nil {
+		b, sig = f(method, b, sig)
 	}
 	w.Header().Set("content-type", "application/json")
 	if sig != "" {
@@ -711,8 +751,8 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 	}
 	reply := func(p map[string]any) {
 		b, _ := json.Marshal(map[string]any{"id": id, "error": nil, "result": map[string]any{"success": true, "params": p}})
-		if s.respond != nil {
-			b, _ = s.respond(method, b, "")
+		if f := s.respondHook(); f != nil {
+			b, _ = f(method, b, "")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
