@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,9 +98,14 @@ func (m *miniOCO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestOCOAgentRegisters(t *testing.T) {
 	m := &miniOCO{serverKey: "serverkey0123456789abcdefghijk"}
-	srv := httptest.NewServer(m)
+	srv := httptest.NewTLSServer(m)
 	defer srv.Close()
-	r := startGateway(t, t.TempDir(), "[oco]\nenabled = true\nurl = \""+srv.URL+"/api-agent.php\"\nhostname = \"gw-test\"\nregistration_key = \"reg\"\n")
+	// The server's certificate is trusted through ca_file.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startGateway(t, t.TempDir(), "[oco]\nenabled = true\nurl = \""+srv.URL+"/api-agent.php\"\nhostname = \"gw-test\"\nregistration_key = \"reg\"\nca_file = \""+ca+"\"\n")
 	var st oco.Status
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,6 +1,7 @@
 package oco
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -161,7 +162,9 @@ func New(opts Options) (*Agent, error) {
 		a.rand = rand.Float64
 	}
 	if a.hc == nil {
-		a.hc = &http.Client{}
+		// No redirects: a POST redirected becomes a GET; the 3xx is
+		// reported instead.
+		a.hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs); err != nil {
 		return nil, err
@@ -535,7 +538,7 @@ func (a *Agent) call(ctx context.Context, gen Generation, method string, data an
 // generation, x-oco-agent-signature. Header.Set would canonicalise the
 // names; HTTP/1.1 sends map keys verbatim.
 func (a *Agent) post(ctx context.Context, gen Generation, body []byte, key Secret) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.URL, strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -369,6 +369,18 @@ func TestServerErrors(t *testing.T) {
 			t.Fatalf("%v", err)
 		}
 	})
+	t.Run("redirect", func(t *testing.T) {
+		r := newRig(t, "current", Current)
+		r.start()
+		r.srv.setOverride(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			http.Redirect(w, req, "https://oco.example.com/api-agent.php", http.StatusMovedPermanently)
+		}))
+		err := r.poll()
+		var se *ServerError
+		if !errors.As(err, &se) || se.Status != 301 || !strings.Contains(se.Hint(), "url") {
+			t.Fatalf("%v", err)
+		}
+	})
 	t.Run("computer removed on the server", func(t *testing.T) {
 		r := newRig(t, "current", Current)
 		r.start()

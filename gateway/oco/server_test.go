@@ -907,3 +907,61 @@ func (s *ocoServer) jobSnapshot(j *srvJob) srvJob {
 	c.reports = append([]jobReport(nil), j.reports...)
 	return c
 }
+
+// TestServerIsStrict checks the test server against the pitfalls it is
+// there to catch: a canonicalised signature header, a content type with a
+// charset, a missing JSON-RPC key.
+func TestServerIsStrict(t *testing.T) {
+	s := newOCOServer(t, "current")
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"oco.agent.hello","params":{"hostname":"h","timestamp":1,"data":{"agent_version":"1.2.0"}}}`)
+	post := func(body []byte, h http.Header) (int, string) {
+		req, _ := http.NewRequest("POST", s.url(), bytes.NewReader(body))
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	m := hmac.New(sha256.New, []byte(s.regKey))
+	m.Write(body)
+	sig := hex.EncodeToString(m.Sum(nil))
+	h := http.Header{"content-type": {"application/json"}}
+	h.Set("X-Oco-Agent-Signature", sig)
+	if code, msg := post(body, h); code != 401 || msg != "Signature header missing" {
+		t.Errorf("canonical header name: %d %q", code, msg)
+	}
+	if code, msg := post(body, http.Header{"content-type": {"application/json; charset=utf-8"}, "x-oco-agent-signature": {sig}}); code != 400 || msg != "Content type mismatch" {
+		t.Errorf("charset: %d %q", code, msg)
+	}
+	if code, msg := post([]byte(`{"jsonrpc":"2.0","method":"oco.agent.hello","params":{}}`), http.Header{"content-type": {"application/json"}}); code != 400 || msg != "Invalid JSON data" {
+		t.Errorf("no id: %d %q", code, msg)
+	}
+	if code, msg := post(body, http.Header{"content-type": {"application/json"}, "x-oco-agent-signature": {sig}}); code != 200 || !strings.Contains(msg, `"agent-key":"`) {
+		t.Errorf("right request: %d %q", code, msg)
+	}
+	// Keys are returned once.
+	m = hmac.New(sha256.New, []byte(s.hostSnapshot("h").agentKey))
+	body2 := []byte(strings.Replace(string(body), `"timestamp":1`, `"timestamp":2`, 1))
+	m.Write(body2)
+	if code, msg := post(body2, http.Header{"content-type": {"application/json"}, "x-oco-agent-signature": {hex.EncodeToString(m.Sum(nil))}}); code != 200 || !strings.Contains(msg, `"agent-key":null`) {
+		t.Errorf("second hello: %d %q", code, msg)
+	}
+	// A replayed hello (same timestamp) is refused.
+	if code, msg := post(body2, http.Header{"content-type": {"application/json"}, "x-oco-agent-signature": {hex.EncodeToString(m.Sum(nil))}}); code != 401 || msg != "Agent timestamp too old" {
+		t.Errorf("replayed hello: %d %q", code, msg)
+	}
+	l := newOCOServer(t, "legacy")
+	req, _ := http.NewRequest("POST", l.url(), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"oco.agent.hello","params":{"hostname":"h","data":{}}}`))
+	req.Header["content-type"] = []string{"application/json"}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Status != "400 Parameter Mismatch" {
+		t.Errorf("legacy answer to the current hello: %q", resp.Status)
+	}
+}
