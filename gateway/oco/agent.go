@@ -111,6 +111,7 @@ type Agent struct {
 	lastError   string
 	next        time.Time
 	inUse       Generation
+	scheduled   string // a restart or shutdown a job scheduled: the jobs wait for it
 	c           counters
 }
 

@@ -124,7 +124,9 @@ type outcome struct {
 // runJobs handles the jobs in the server's order.
 func (a *Agent) runJobs(ctx context.Context, gen Generation, jobs []Job) error {
 	skip := map[string]bool{}
-	stopped := ""
+	a.mu.Lock()
+	stopped := a.scheduled // a reboot or power-off is coming: no more jobs
+	a.mu.Unlock()
 	exit := false
 	for _, j := range jobs {
 		if ctx.Err() != nil {
@@ -161,6 +163,9 @@ func (a *Agent) runJobs(ctx context.Context, gen Generation, jobs []Job) error {
 		act, ex := a.postActions(ctx, j)
 		if act != "" {
 			stopped = act
+			a.mu.Lock()
+			a.scheduled = act
+			a.mu.Unlock()
 		}
 		exit = exit || ex
 		if exit {

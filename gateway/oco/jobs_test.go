@@ -268,6 +268,14 @@ func TestPostActions(t *testing.T) {
 			if ran := len(r.srv.jobSnapshot(next).reports) > 0; ran == c.skipped {
 				t.Errorf("next job ran: %v", ran)
 			}
+			if c.exit {
+				return
+			}
+			// A scheduled reboot holds the jobs until it happens.
+			r.mustPoll()
+			if ran := len(r.srv.jobSnapshot(next).reports) > 0; ran == c.skipped {
+				t.Errorf("next cycle: next job ran: %v", ran)
+			}
 		})
 	}
 }
