@@ -60,7 +60,7 @@ type OCOJobsConfig struct {
 	MaxPackageMB  int64 `toml:"max_package_mb"`
 	MaxUnpackedMB int64 `toml:"max_unpacked_mb"`
 	MaxFiles      int   `toml:"max_files"`
-	// OutputKB bounds the output kept and reported (default 64).
+	// OutputKB bounds the output kept and reported (default 32).
 	OutputKB int `toml:"output_kb"`
 	// ReportInterval: how often a running procedure's output is reported
 	// (default 5s).

@@ -32,7 +32,8 @@ type JobOptions struct {
 	MaxPackageBytes  int64
 	MaxUnpackedBytes int64
 	MaxFiles         int
-	// OutputLimit bounds the output kept and reported (default 64 KiB:
+	// OutputLimit bounds the output kept and reported (default 32 KiB,
+	// which any text column of the server's database holds:
 	// the first quarter and the last three quarters).
 	OutputLimit int
 	// ReportInterval is how often a running procedure's output is
@@ -60,7 +61,7 @@ func (o JobOptions) withDefaults() JobOptions {
 		o.MaxFiles = 10000
 	}
 	if o.OutputLimit <= 0 {
-		o.OutputLimit = 64 << 10
+		o.OutputLimit = 32 << 10
 	}
 	if o.ReportInterval <= 0 {
 		o.ReportInterval = 5 * time.Second
