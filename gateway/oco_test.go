@@ -112,7 +112,7 @@ func TestOCOAgentRegisters(t *testing.T) {
 		if err := r.api.Call(context.Background(), "GET", "/v1/oco/status", nil, &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.AgentKey || time.Now().After(deadline) {
+		if st.Stats.Hellos > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
