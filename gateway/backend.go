@@ -106,6 +106,9 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 	if g.steward != nil {
 		s.Steward = g.steward.Stats()
 	}
+	if g.oco != nil {
+		s.OCO = g.oco.Stats()
+	}
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

@@ -23,6 +23,7 @@ type Config struct {
 	Things  ThingsConfig   `toml:"things"`
 	Admin   AdminConfig    `toml:"admin"`
 	Steward StewardConfig  `toml:"steward"`
+	OCO     OCOConfig      `toml:"oco"`
 	Board   board.Config   `toml:"board"`
 	Log     LogConfig      `toml:"log"`
 	Devices []DeviceConfig `toml:"device"`
@@ -191,6 +192,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Steward.Validate(); err != nil {
+		return err
+	}
+	if err := c.OCO.validate(); err != nil {
 		return err
 	}
 	if err := c.Board.Validate(); err != nil {

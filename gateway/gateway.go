@@ -18,6 +18,7 @@ import (
 	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/oco"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/steward"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -52,6 +53,7 @@ type Gateway struct {
 
 	adminLn  net.Listener
 	adminSrv *admin.Server
+	oco      *oco.Agent // nil when [oco] is off
 
 	steward                 *steward.Steward
 	stewardLn, stewardPlain net.Listener
@@ -172,6 +174,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
 	}
 	if err := g.openSteward(); err != nil {
+		return nil, err
+	}
+	if err := g.openOCO(); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -22,6 +22,8 @@
 //	things perform [--test-only] ID ACTION [name=value ...]
 //	pair [open [--for D] | close | revoke NAME]
 //	ports
+//	oco status
+//	oco forget-keys --yes
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -88,6 +90,7 @@ commands:
   pair [open [--for D] | close]            the pairing window for native things (and its code)
   pair revoke NAME                         remove a native client's pairing and close its sockets
   ports                                    serial ports with USB VID:PID, serial number, product
+  oco status | forget-keys --yes           the OCO agent: server, generation, contact, keys present, jobs
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -158,6 +161,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.pair(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
+	case "oco ":
+		err = x.ocoCmd(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

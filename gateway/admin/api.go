@@ -233,6 +233,8 @@ type Status struct {
 	Pairing bool   `json:"pairing"`
 	// Steward holds the Native Thing steward's counters, when it runs.
 	Steward any `json:"steward,omitempty"`
+	// OCO holds the OCO agent's counters when it is on.
+	OCO any `json:"oco,omitempty"`
 }
 
 // JournalStatus describes the readings journal.

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/edgegate/edgegate/gateway/admin"
+)
+
+// ocoStatus is the answer of GET /v1/oco/status (the gateway/oco package's
+// Status, read here without that package: gatewayctl stays free of the
+// store).
+type ocoStatus struct {
+	Server          string      `json:"server"`
+	Hostname        string      `json:"hostname"`
+	Configured      string      `json:"configuredGeneration"`
+	Generation      string      `json:"generation,omitempty"`
+	LastContact     time.Time   `json:"lastContact,omitzero"`
+	LastAttempt     time.Time   `json:"lastAttempt,omitzero"`
+	NextHello       time.Time   `json:"nextHello,omitzero"`
+	LastError       string      `json:"lastError,omitempty"`
+	AgentKey        bool        `json:"agentKey"`
+	ServerKey       bool        `json:"serverKey"`
+	RegistrationKey bool        `json:"registrationKey"`
+	Jobs            []ocoJob    `json:"jobs"`
+	Stats           ocoCounters `json:"stats"`
+}
+
+type ocoJob struct {
+	ID        string    `json:"id"`
+	Container string    `json:"container,omitempty"`
+	Phase     string    `json:"phase"`
+	State     *int      `json:"state,omitempty"`
+	Return    *int      `json:"returnCode,omitempty"`
+	Reported  bool      `json:"reported"`
+	Succeeded bool      `json:"succeeded"`
+	Started   time.Time `json:"started,omitzero"`
+	Updated   time.Time `json:"updated"`
+}
+
+type ocoCounters struct {
+	Hellos          uint64 `json:"hellos"`
+	HelloFailures   uint64 `json:"helloFailures"`
+	Inventories     uint64 `json:"inventories"`
+	JobsRun         uint64 `json:"jobsRun"`
+	JobsSucceeded   uint64 `json:"jobsSucceeded"`
+	JobsFailed      uint64 `json:"jobsFailed"`
+	JobsSkipped     uint64 `json:"jobsSkipped"`
+	SecurityRejects uint64 `json:"securityRejects"`
+}
+
+// ocoCmd runs "oco status" and "oco forget-keys".
+func (x *cli) ocoCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: oco takes status or forget-keys", errUsage)
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "status":
+		if _, err := parse(x.flags("oco status"), rest, 0, 0, "no arguments"); err != nil {
+			return err
+		}
+		var st ocoStatus
+		if err := x.c.Call(ctx, "GET", "/v1/oco/status", nil, &st); err != nil || x.asJSON {
+			return orJSON(x, st, ocoError(err))
+		}
+		x.printOCO(st)
+		return nil
+	case "forget-keys":
+		fs := x.flags("oco forget-keys")
+		yes := fs.Bool("yes", false, "confirm")
+		if _, err := parse(fs, rest, 0, 0, "--yes"); err != nil {
+			return err
+		}
+		if !*yes {
+			return fmt.Errorf("%w: oco forget-keys deletes the pinned OCO keys, and the gateway registers again with the registration key: "+
+				"clear the host's keys on the server first, then run it with --yes", errUsage)
+		}
+		var st ocoStatus
+		if err := x.c.Call(ctx, "POST", "/v1/oco/forget-keys", nil, &st); err != nil || x.asJSON {
+			return orJSON(x, st, ocoError(err))
+		}
+		fmt.Fprintln(x.out, "keys forgotten: the next hello registers again")
+		return nil
+	}
+	return fmt.Errorf("%w: oco takes status or forget-keys, not %q", errUsage, sub)
+}
+
+func ocoError(err error) error {
+	var ae *admin.Error
+	if errors.As(err, &ae) && errors.Is(err, admin.ErrNotFound) {
+		return errors.New("this gatewayd has no OCO agent (an older version?)")
+	}
+	return err
+}
+
+func present(b bool) string {
+	if b {
+		return "present"
+	}
+	return "absent"
+}
+
+func (x *cli) printOCO(st ocoStatus) {
+	gen := st.Generation
+	if gen == "" {
+		gen = "not known yet"
+	}
+	fmt.Fprintf(x.out, "server       %s\n", st.Server)
+	fmt.Fprintf(x.out, "hostname     %s\n", st.Hostname)
+	fmt.Fprintf(x.out, "generation   %s (configured: %s)\n", gen, st.Configured)
+	next := ""
+	if !st.NextHello.IsZero() {
+		next = fmt.Sprintf(", next hello in %s", time.Until(st.NextHello).Round(time.Second))
+	}
+	fmt.Fprintf(x.out, "last contact %s%s\n", ago(st.LastContact), next)
+	if st.LastError != "" {
+		fmt.Fprintf(x.out, "last error   %s\n", st.LastError)
+	}
+	reg := "not configured"
+	if st.RegistrationKey {
+		reg = "configured"
+	}
+	fmt.Fprintf(x.out, "keys         agent key %s, server key %s, registration key %s\n", present(st.AgentKey), present(st.ServerKey), reg)
+	s := st.Stats
+	fmt.Fprintf(x.out, "hellos       %d (%d failed), %d inventories, %d responses rejected as forged\n",
+		s.Hellos, s.HelloFailures, s.Inventories, s.SecurityRejects)
+	fmt.Fprintf(x.out, "jobs         %d run, %d succeeded, %d failed, %d skipped\n", s.JobsRun, s.JobsSucceeded, s.JobsFailed, s.JobsSkipped)
+	if len(st.Jobs) == 0 {
+		return
+	}
+	x.table("JOB\tCONTAINER\tPHASE\tSTATE\tRETURN\tREPORTED\tUPDATED", func(w io.Writer) {
+		for _, j := range st.Jobs {
+			state, rc := "-", "-"
+			if j.State != nil {
+				state = strconv.Itoa(*j.State)
+			}
+			if j.Return != nil {
+				rc = strconv.Itoa(*j.Return)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", j.ID, dash(j.Container), j.Phase, state, rc, j.Reported, ago(j.Updated))
+		}
+	})
+}
