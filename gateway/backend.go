@@ -103,6 +103,9 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 		s.Links[g.lora.String()] = g.lora.Stats()
 	}
 	s.Board, s.Pairing = g.board.info.String(), g.PairingOpen()
+	if g.josp != nil {
+		s.JOSP = g.josp.Stats()
+	}
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

@@ -18,6 +18,7 @@ import (
 type Config struct {
 	Gateway GatewayConfig  `toml:"gateway"`
 	MDNS    MDNSConfig     `toml:"mdns"`
+	JOSP    JOSPConfig     `toml:"josp"`
 	OSP     OSPConfig      `toml:"osp"`
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`
@@ -188,6 +189,9 @@ func (c *Config) Validate() error {
 		if _, err := c.OSP.LoRa.driver(); err != nil {
 			return fmt.Errorf("%w: osp.lora: %w", ErrConfig, err)
 		}
+	}
+	if err := c.JOSP.validate(); err != nil {
+		return err
 	}
 	if err := c.Board.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

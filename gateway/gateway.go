@@ -18,6 +18,7 @@ import (
 	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/josp"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -56,6 +57,7 @@ type Gateway struct {
 	// goroutine, and stopped with Run's context.
 	services []service
 	mdns     advertiser // shared by the services that advertise
+	josp     *josp.Endpoint
 
 	ready chan struct{}
 }
@@ -166,6 +168,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: admin.socket: %w", err)
 		}
 		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
+	}
+	if err := g.openJOSP(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return g, nil

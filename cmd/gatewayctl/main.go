@@ -20,6 +20,8 @@
 //	firmware remove NAME
 //	things [ID]
 //	ports
+//	josp objects | object ID | services | perms ID
+//	josp perms add|update|remove ID [PERM] --srv S --usr U --type T [--conn C]
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -82,6 +84,7 @@ commands:
   firmware add [--chunk-size N] NAME FILE | list | remove NAME
   things [ID]                              the hub's things and their state
   ports                                    serial ports with USB VID:PID, serial number, product
+  josp objects | object ID | services | perms ID | perms add|update|remove ...   the JOSP objects
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -150,6 +153,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.things(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
+	case "josp ":
+		err = x.josp(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

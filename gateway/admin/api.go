@@ -231,6 +231,8 @@ type Status struct {
 	// the pairing window is open.
 	Board   string `json:"board"`
 	Pairing bool   `json:"pairing"`
+	// JOSP holds the JOSP endpoint's counters when it is on.
+	JOSP any `json:"josp,omitempty"`
 }
 
 // JournalStatus describes the readings journal.
