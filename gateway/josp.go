@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -120,6 +121,10 @@ func (g *Gateway) openJOSP() error {
 	adv, err := g.mdnsAdvertiser()
 	if err != nil {
 		return err
+	}
+	if ip := net.ParseIP(host); ip.IsLoopback() && !slices.Contains(g.cfg.MDNS.Interfaces, "lo") {
+		g.log.Warn("josp: the objects listen on loopback but are advertised on other interfaces: set josp.listen or [mdns] interfaces",
+			"listen", host, "mdns", g.cfg.MDNS.Interfaces)
 	}
 	opts := josp.Options{Hub: g.hub, History: g.db, KV: g.db.KV("josp"), Advertiser: adv, Host: host,
 		PortMin: lo, PortMax: hi, Everyone: everyone, CoOwners: coowners, Heartbeat: c.Heartbeat.Duration,
