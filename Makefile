@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.6.1
 
 # Packages that do no I/O of their own (or only file I/O): their tests also run
 # under qemu-user on the ARM targets the gateway ships for.
-PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./store/... 2>/dev/null)
+PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./gateway/josp/wire/... ./store/... 2>/dev/null)
 
 FUZZTIME  ?= 10s
 

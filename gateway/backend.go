@@ -109,6 +109,9 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 	if g.oco != nil {
 		s.OCO = g.oco.Stats()
 	}
+	if g.josp != nil {
+		s.JOSP = g.josp.Stats()
+	}
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

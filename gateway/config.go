@@ -18,6 +18,7 @@ import (
 type Config struct {
 	Gateway GatewayConfig  `toml:"gateway"`
 	MDNS    MDNSConfig     `toml:"mdns"`
+	JOSP    JOSPConfig     `toml:"josp"`
 	OSP     OSPConfig      `toml:"osp"`
 	Store   StoreConfig    `toml:"store"`
 	Things  ThingsConfig   `toml:"things"`
@@ -195,6 +196,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.OCO.validate(); err != nil {
+		return err
+	}
+	if err := c.JOSP.validate(); err != nil {
 		return err
 	}
 	if err := c.Board.Validate(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/edgegate/edgegate/drivers/serial"
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/josp"
 	"github.com/edgegate/edgegate/gateway/oco"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/steward"
@@ -62,6 +63,7 @@ type Gateway struct {
 	// goroutine, and stopped with Run's context.
 	services []service
 	mdns     advertiser // shared by the services that advertise
+	josp     *josp.Endpoint
 
 	ready chan struct{}
 }
@@ -177,6 +179,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.openOCO(); err != nil {
+		return nil, err
+	}
+	if err := g.openJOSP(); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -24,6 +24,8 @@
 //	ports
 //	oco status
 //	oco forget-keys --yes
+//	josp objects | object ID | services | perms ID
+//	josp perms add|update|remove ID [PERM] --srv S --usr U --type T [--conn C]
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -91,6 +93,7 @@ commands:
   pair revoke NAME                         remove a native client's pairing and close its sockets
   ports                                    serial ports with USB VID:PID, serial number, product
   oco status | forget-keys --yes           the OCO agent: server, generation, contact, keys present, jobs
+  josp objects | object ID | services | perms ID | perms add|update|remove ...   the JOSP objects
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -163,6 +166,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.ports(ctx, rest)
 	case "oco ":
 		err = x.ocoCmd(ctx, rest)
+	case "josp ":
+		err = x.josp(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

@@ -235,6 +235,8 @@ type Status struct {
 	Steward any `json:"steward,omitempty"`
 	// OCO holds the OCO agent's counters when it is on.
 	OCO any `json:"oco,omitempty"`
+	// JOSP holds the JOSP endpoint's counters when it is on.
+	JOSP any `json:"josp,omitempty"`
 }
 
 // JournalStatus describes the readings journal.
