@@ -52,8 +52,25 @@
 //
 // Writes answer 200 with an empty body. Errors have empty bodies: 404 where
 // the reference answers 404, 400 for a body or query Spring would refuse,
-// 415 for a wrong Content-Type on a route that declares one, 413 for an
-// over-long body, 500 where the reference throws.
+// 415 for a wrong Content-Type on a route that declares one, 406 for an
+// Accept header that admits nothing a route produces, 413 for an over-long
+// body, 500 where the reference throws.
 //
-// The client side also covers the To0Scheduler's POST /v1/to0/devices.
+// The client side also covers the To0Scheduler's POST /v1/to0/devices, and
+// [RunTo0] is the OCS's loop towards it: every interval, the devices due for
+// TO0 ([Store.To0Candidates], selected as ocsfs does), even when none is.
+//
+// # Transport security
+//
+// As the reference deploys it: TLS 1.3 only, mutual certificates, and trust
+// in the peers' own (self-signed) certificates rather than a CA ([Trust]:
+// trusted certificates, checked with the host name on the client side, or
+// pinned SHA-256 fingerprints). [ServerTLS] and [ClientTLS] build the two
+// sides; [Dial] refuses plain http anywhere but on loopback ([CheckURL]).
+//
+// # Storage
+//
+// The Server keeps everything in one bbolt file ([OpenStore]); device
+// serviceinfo posted with POST msgs is kept one message per record, in the
+// order received, so appending costs the batch and not the list.
 package ocs

@@ -21,6 +21,18 @@ var (
 	// the Store holds no owner key (or one of the wrong type); the Server
 	// answers it with 500, as ocsfs does for a missing keystore entry.
 	ErrNoOwnerKey = errors.New("no usable owner key")
+
+	// ErrPlainHTTP is returned when plain HTTP is asked for (a client URL,
+	// a server listen address) anywhere but on loopback.
+	ErrPlainHTTP = errors.New("plain HTTP is allowed only on loopback; use https with certificates")
+
+	// ErrDeviceOffline is returned by a Commander when the device has no
+	// live session: the command waits for the next poll.
+	ErrDeviceOffline = errors.New("device has no live session")
+
+	// ErrDeviceBusy is returned by a Commander when the device cannot take
+	// a command now (one outstanding, or it answered BUSY).
+	ErrDeviceBusy = errors.New("device busy")
 )
 
 // HTTPError is a non-2xx answer as the Client reports it: the status and
