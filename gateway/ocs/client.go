@@ -140,7 +140,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return nil, &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: b}
+		he := &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: b}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 && n < 86400 {
+			he.RetryAfter = time.Duration(n) * time.Second
+		}
+		return nil, he
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {

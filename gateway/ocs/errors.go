@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Sentinel errors. Errors returned by this package are wrapped with the
@@ -42,6 +43,9 @@ type HTTPError struct {
 	Path   string
 	Status int
 	Body   []byte
+	// RetryAfter is the answer's Retry-After in seconds (429, 503), 0
+	// when absent.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -70,6 +74,15 @@ func StatusOf(err error) int {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Status
+	}
+	return 0
+}
+
+// RetryAfterOf returns the Retry-After of an *HTTPError in err's chain, or 0.
+func RetryAfterOf(err error) time.Duration {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
 	}
 	return 0
 }
