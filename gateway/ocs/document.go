@@ -121,7 +121,7 @@ type FirmwareStatusDoc struct {
 	Status string `json:"status"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
-	Chunks int64  `json:"chunks,omitempty"`
+	Chunks int    `json:"chunks,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 
