@@ -103,6 +103,7 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 		s.Links[g.lora.String()] = g.lora.Stats()
 	}
 	s.Board, s.Pairing = g.board.info.String(), g.PairingOpen()
+	s.Upstream = g.upstreamStats()
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

@@ -16,15 +16,16 @@ import (
 
 // Config is gatewayd's configuration file (TOML).
 type Config struct {
-	Gateway GatewayConfig  `toml:"gateway"`
-	MDNS    MDNSConfig     `toml:"mdns"`
-	OSP     OSPConfig      `toml:"osp"`
-	Store   StoreConfig    `toml:"store"`
-	Things  ThingsConfig   `toml:"things"`
-	Admin   AdminConfig    `toml:"admin"`
-	Board   board.Config   `toml:"board"`
-	Log     LogConfig      `toml:"log"`
-	Devices []DeviceConfig `toml:"device"`
+	Gateway  GatewayConfig  `toml:"gateway"`
+	MDNS     MDNSConfig     `toml:"mdns"`
+	OSP      OSPConfig      `toml:"osp"`
+	Store    StoreConfig    `toml:"store"`
+	Things   ThingsConfig   `toml:"things"`
+	Admin    AdminConfig    `toml:"admin"`
+	Board    board.Config   `toml:"board"`
+	Log      LogConfig      `toml:"log"`
+	Devices  []DeviceConfig `toml:"device"`
+	Upstream UpstreamConfig `toml:"upstream"`
 
 	// Version is the running build's version, reported by the admin API;
 	// set by the program, not read from the file.
@@ -188,6 +189,9 @@ func (c *Config) Validate() error {
 		if _, err := c.OSP.LoRa.driver(); err != nil {
 			return fmt.Errorf("%w: osp.lora: %w", ErrConfig, err)
 		}
+	}
+	if err := c.Upstream.validate(); err != nil {
+		return err
 	}
 	if err := c.Board.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -56,6 +56,7 @@ type Gateway struct {
 	// goroutine, and stopped with Run's context.
 	services []service
 	mdns     advertiser // shared by the services that advertise
+	ocs      *upstream  // nil without an upstream OCS
 
 	ready chan struct{}
 }
@@ -166,6 +167,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: admin.socket: %w", err)
 		}
 		g.adminSrv = admin.NewServer(backend{g}, log.With("subsystem", "admin"))
+	}
+	if err := g.openOCS(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return g, nil

@@ -231,6 +231,9 @@ type Status struct {
 	// the pairing window is open.
 	Board   string `json:"board"`
 	Pairing bool   `json:"pairing"`
+	// Upstream holds the OCS forwarder's and puller's counters (absent
+	// without an upstream).
+	Upstream any `json:"upstream,omitempty"`
 }
 
 // JournalStatus describes the readings journal.

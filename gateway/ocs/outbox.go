@@ -278,18 +278,26 @@ const (
 	// FailureBadMAC is a packet of a live session whose EAX tag did not
 	// verify; reported when repeated (badMACThreshold within reportWindow).
 	FailureBadMAC
+	// FailureHandshakeTimeout is a handshake the sensor did not complete,
+	// which is what a sensor with the wrong key does (it cannot verify the
+	// gateway and goes silent); reported when repeated
+	// (timeoutThreshold within reportWindow), a lost packet being the
+	// other cause.
+	FailureHandshakeTimeout
 )
 
 // Error codes of the gateway's reports in ProtocolError.ec.
 const (
-	ECAuthFailed = 1001
-	ECBadMAC     = 1002
+	ECAuthFailed          = 1001
+	ECBadMAC              = 1002
+	ECHandshakeIncomplete = 1003
 )
 
 const (
-	reportWindow    = time.Minute
-	badMACThreshold = 5
-	maxReporters    = 10000
+	reportWindow     = time.Minute
+	badMACThreshold  = 5
+	timeoutThreshold = 3
+	maxReporters     = 10000
 )
 
 type failure struct {
@@ -364,7 +372,7 @@ func (f *Forwarder) reportFailure(fl failure) {
 	if !st.lastReported.IsZero() && fl.at.Sub(st.lastReported) < reportWindow {
 		return
 	}
-	if fl.kind == FailureBadMAC && st.count < badMACThreshold {
+	if fl.kind == FailureBadMAC && st.count < badMACThreshold || fl.kind == FailureHandshakeTimeout && st.count < timeoutThreshold {
 		return
 	}
 	dev := strconv.FormatUint(uint64(fl.dev.Type), 10) + ":" + strconv.FormatUint(uint64(fl.dev.Module), 10)
@@ -373,6 +381,10 @@ func (f *Forwarder) reportFailure(fl failure) {
 	case FailureAuth:
 		pe.EC = ECAuthFailed
 		pe.EM = ptr(fmt.Sprintf("osp %s: handshake failed (%d since the last report): %s", dev, st.since, fl.err))
+	case FailureHandshakeTimeout:
+		pe.EC = ECHandshakeIncomplete
+		pe.EM = ptr(fmt.Sprintf("osp %s: %d handshakes not completed within %s (a wrong key?) (%d since the last report)",
+			dev, st.count, reportWindow, st.since))
 	default:
 		pe.EC = ECBadMAC
 		pe.EM = ptr(fmt.Sprintf("osp %s: %d packets failed authentication within %s (%d since the last report)",
