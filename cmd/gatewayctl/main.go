@@ -20,6 +20,8 @@
 //	firmware remove NAME
 //	things [ID]
 //	ports
+//	upstream [status]
+//	upstream requeue|discard ID|--all
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -82,6 +84,8 @@ commands:
   firmware add [--chunk-size N] NAME FILE | list | remove NAME
   things [ID]                              the hub's things and their state
   ports                                    serial ports with USB VID:PID, serial number, product
+  upstream [status] | requeue ID|--all | discard ID|--all
+                                           the OCS forwarder's queue, failures and dead letters
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -119,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	x := &cli{c: c, out: stdout}
 	cmd, rest := rest[0], rest[1:]
 	sub := ""
-	if (cmd == "devices" || cmd == "firmware") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if (cmd == "devices" || cmd == "firmware" || cmd == "upstream") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		sub, rest = rest[0], rest[1:]
 	}
 	var err error
@@ -150,6 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.things(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
+	case "upstream ", "upstream status", "upstream requeue", "upstream discard":
+		err = x.upstream(ctx, sub, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

@@ -210,3 +210,31 @@ func TestDeps(t *testing.T) {
 		}
 	}
 }
+
+func TestUpstreamCommands(t *testing.T) {
+	socket, _ := startGateway(t)
+	if _, err := ctl(t, socket, "upstream", "status"); err == nil || !strings.Contains(err.Error(), "no upstream OCS is configured") {
+		t.Errorf("upstream status without an upstream: %v", err)
+	}
+	g := gatewaytest.Start(t, "[upstream.bundled]\nenabled = true\nlisten = \"127.0.0.1:0\"\n")
+	socket = g.AdminSocket()
+	out := mustCtl(t, socket, "upstream", "status")
+	for _, want := range []string{"(bundled, in-process)", "queue        0 readings", "dead letters 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("upstream status lacks %q:\n%s", want, out)
+		}
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustCtl(t, socket, "upstream", "--json")), &st); err != nil || st["bundled"] != true {
+		t.Errorf("upstream --json: %v %v", st, err)
+	}
+	if out := mustCtl(t, socket, "upstream", "discard", "--all"); !strings.Contains(out, "0 dead letters discarded") {
+		t.Errorf("discard --all: %s", out)
+	}
+	if _, err := ctl(t, socket, "upstream", "requeue"); !errors.Is(err, errUsage) {
+		t.Errorf("requeue without an id: %v", err)
+	}
+	if _, err := ctl(t, socket, "upstream", "requeue", "00000000000000ff"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("requeue of an unknown dead letter: %v", err)
+	}
+}
