@@ -49,7 +49,7 @@ type UpstreamConfig struct {
 	// or "rsa" (2048 bits).
 	ClientKeyType string `toml:"client_key_type"`
 	// BatchSize is the largest number of readings per batch (default
-	// 512); the forwarder adapts below it.
+	// 2048); the forwarder adapts below it.
 	BatchSize int `toml:"batch_size"`
 	// Parallel bounds the POSTs in flight, one device each (default 4).
 	Parallel int `toml:"parallel"`

@@ -24,6 +24,7 @@ type Journal interface {
 	Readings(fromSeq uint64, limit int) ([]store.Reading, error)
 	Cursor(consumer string) (uint64, error)
 	SetCursor(consumer string, seq uint64) error
+	SetCursorAsync(consumer string, seq uint64, done func(error))
 	JournalStats() (count, firstSeq, lastSeq uint64, oldest time.Time, err error)
 }
 
@@ -56,7 +57,7 @@ type ForwarderOptions struct {
 	Gateway string
 	// Consumer is the journal cursor's name (default "ocs").
 	Consumer string
-	// BatchSize is the largest batch of journal readings (default 512);
+	// BatchSize is the largest batch of journal readings (default 2048);
 	// MinBatch the smallest the adaptive sizing goes down to (default 8).
 	// A batch starts at MinBatch*4 and doubles while the OCS answers
 	// quickly, halves when it is slow, times out or answers 413.
@@ -64,6 +65,9 @@ type ForwarderOptions struct {
 	// SlowBatch is the answer time above which the batch size halves
 	// (default 2 s).
 	SlowBatch time.Duration
+	// MaxPostBytes bounds a POST's body, roughly: a device's part of a
+	// batch is cut into several POSTs above it (default 512 KiB).
+	MaxPostBytes int
 	// Parallel bounds the POSTs in flight, one device each (default 4).
 	Parallel int
 	// Interval is how often an idle forwarder looks for new readings
@@ -154,7 +158,7 @@ func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
 		o.Consumer = "ocs"
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 512
+		o.BatchSize = 2048
 	}
 	if o.MinBatch <= 0 {
 		o.MinBatch = 8
@@ -165,6 +169,9 @@ func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 4
+	}
+	if o.MaxPostBytes <= 0 {
+		o.MaxPostBytes = 512 << 10
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -378,6 +385,7 @@ type post struct {
 	seqs   []uint64       // journal sequences of msgs (readings)
 	keys   []string       // outbox keys of msgs (outbox)
 	state  *DeviceState   // an error report instead of msgs
+	bytes  int            // the values' size, to bound a POST
 	status postStatus     // set by postLanes
 	resp   *deadLetterErr // the answer that parked it
 }
@@ -460,11 +468,16 @@ func (f *Forwarder) resize(n int) {
 	f.batchSize.Store(int64(f.size))
 }
 
-// advance moves the cursor, durably.
+// advance moves the cursor. The write is queued, not waited for: the
+// next batch goes at once, and the store commits cursor writes in order, so
+// a crash finds the cursor at or behind what the OCS confirmed (readings
+// are then sent again, never skipped).
 func (f *Forwarder) advance(to uint64) error {
-	if err := f.o.Journal.SetCursor(f.o.Consumer, to); err != nil {
-		return fmt.Errorf("ocs: advance the cursor to %d: %w", to, err)
-	}
+	f.o.Journal.SetCursorAsync(f.o.Consumer, to, func(err error) {
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			f.log.Error("ocs: cursor not written; readings may be sent again", "seq", to, "err", err)
+		}
+	})
 	f.cursor = to
 	if len(f.boots) > 1 && f.boots[1].FirstSeq <= to+1 {
 		old := f.boots[0]
@@ -499,9 +512,15 @@ func (f *Forwarder) buildBatch(rs []store.Reading) (*batch, error) {
 			lane[r.Device] = li
 			b.lanes = append(b.lanes, []*post{{id: f.o.Binding.DeviceID(r.Device), what: "osp " + doc.Device}})
 		}
-		p := b.lanes[li][0]
+		l := b.lanes[li]
+		p := l[len(l)-1]
+		if p.bytes+len(v) > f.o.MaxPostBytes && len(p.msgs) > 0 {
+			p = &post{id: p.id, what: p.what}
+			b.lanes[li] = append(l, p)
+		}
 		p.msgs = append(p.msgs, ModuleMessage{Module: ModuleOSP, Msg: MsgReading, Value: v})
 		p.seqs = append(p.seqs, r.Seq)
+		p.bytes += len(v) + 48 // the message's JSON around the value, escapes aside
 	}
 	return b, nil
 }

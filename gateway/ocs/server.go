@@ -28,7 +28,7 @@ import (
 
 // Body limits of the Server.
 const (
-	maxJSONBody  = 1 << 20  // every JSON body, voucher included
+	maxJSONBody  = 8 << 20  // every JSON body, voucher included
 	maxValueBody = 16 << 20 // one serviceinfo value
 	maxRawBody   = 64 << 10 // signature text, cipher input
 )

@@ -213,7 +213,16 @@ func (s *Store) AppendDeviceServiceInfo(id string, list []ModuleMessage) error {
 		}
 		recs[i] = b
 	}
-	return s.update(id, func(d *bolt.Bucket) error {
+	if id == "" {
+		return fmt.Errorf("ocs: %w: empty device id", ErrInvalid)
+	}
+	// Batch: concurrent POSTs (a forwarder posts for several devices at
+	// once) share a commit and its fsync.
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		d, err := tx.Bucket(bucketDevices).CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return err
+		}
 		dvi, err := d.CreateBucketIfNotExists([]byte(recDvi))
 		if err != nil {
 			return err
