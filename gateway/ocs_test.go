@@ -163,6 +163,9 @@ func TestUpstreamBundled(t *testing.T) {
 		return len(b.serviceinfo(thingID, ocs.ModuleNative, ocs.MsgUpdate)) > 0
 	})
 
+	if cs, err := b.g.db.Consumers(); err != nil || !strings.Contains(strings.Join(cs, ","), "ocs") {
+		t.Errorf("the forwarder's cursor is not registered: %v %v", cs, err)
+	}
 	st, err := b.api.Status(ctx)
 	if err != nil || st.Upstream == nil {
 		t.Fatalf("status %+v %v", st.Upstream, err)
