@@ -16,15 +16,16 @@ import (
 
 // Config is gatewayd's configuration file (TOML).
 type Config struct {
-	Gateway  GatewayConfig  `toml:"gateway"`
-	MDNS     MDNSConfig     `toml:"mdns"`
-	OSP      OSPConfig      `toml:"osp"`
-	Store    StoreConfig    `toml:"store"`
-	Things   ThingsConfig   `toml:"things"`
-	Admin    AdminConfig    `toml:"admin"`
-	Board    board.Config   `toml:"board"`
-	Log      LogConfig      `toml:"log"`
-	Devices  []DeviceConfig `toml:"device"`
+	Gateway GatewayConfig  `toml:"gateway"`
+	MDNS    MDNSConfig     `toml:"mdns"`
+	OSP     OSPConfig      `toml:"osp"`
+	Store   StoreConfig    `toml:"store"`
+	Things  ThingsConfig   `toml:"things"`
+	Admin   AdminConfig    `toml:"admin"`
+	Board   board.Config   `toml:"board"`
+	Log     LogConfig      `toml:"log"`
+	Devices []DeviceConfig `toml:"device"`
+	// Upstream is the OCS the readings go to ([upstream], gateway/ocs.go).
 	Upstream UpstreamConfig `toml:"upstream"`
 
 	// Version is the running build's version, reported by the admin API;
