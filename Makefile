@@ -18,7 +18,7 @@ help:
 	@echo "make build   host binaries into bin/"
 	@echo "make cross   static linux/arm (v6, v7) and linux/arm64 binaries into dist/"
 	@echo "make test    the whole suite with -race, then the pure packages under qemu (arm v6, arm64)"
-	@echo "make bench   go test benchmarks, then scripts/bench-osp.sh: gatewayd against a UDP echo floor (RESULT lines)"
+	@echo "make bench   go test benchmarks, then scripts/bench-osp.sh (gatewayd against a UDP echo floor) and scripts/bench-upstream.sh (forwarding to the OCS): RESULT lines"
 	@echo "make fuzz    a short bounded run of every fuzz target (FUZZTIME=$(FUZZTIME) each)"
 	@echo "make lint    gofmt, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make run     gatewayd on the embedded default configuration, data under ./var"
@@ -58,6 +58,7 @@ steward-python-deps:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	GO=$(GO) scripts/bench-osp.sh
+	GO=$(GO) scripts/bench-upstream.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh

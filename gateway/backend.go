@@ -112,6 +112,7 @@ func (b backend) Status(ctx context.Context) (admin.Status, error) {
 	if g.josp != nil {
 		s.JOSP = g.josp.Stats()
 	}
+	s.Upstream = g.upstreamStats()
 	if g.udp != nil {
 		us := g.udp.Stats()
 		s.UDP = map[string]uint64{"received": us.Received, "sent": us.Sent, "rateLimited": us.RateLimited,

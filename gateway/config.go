@@ -28,6 +28,8 @@ type Config struct {
 	Board   board.Config   `toml:"board"`
 	Log     LogConfig      `toml:"log"`
 	Devices []DeviceConfig `toml:"device"`
+	// Upstream is the OCS the readings go to ([upstream], gateway/ocs.go).
+	Upstream UpstreamConfig `toml:"upstream"`
 
 	// Version is the running build's version, reported by the admin API;
 	// set by the program, not read from the file.
@@ -199,6 +201,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.JOSP.validate(); err != nil {
+		return err
+	}
+	if err := c.Upstream.validate(); err != nil {
 		return err
 	}
 	if err := c.Board.Validate(); err != nil {

@@ -64,6 +64,7 @@ type Gateway struct {
 	services []service
 	mdns     advertiser // shared by the services that advertise
 	josp     *josp.Endpoint
+	ocs      *upstream // nil without an upstream OCS
 
 	ready chan struct{}
 }
@@ -182,6 +183,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.openJOSP(); err != nil {
+		return nil, err
+	}
+	if err := g.openOCS(); err != nil {
 		return nil, err
 	}
 	ok = true

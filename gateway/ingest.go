@@ -89,6 +89,7 @@ func (a *acker) run(ctx context.Context) {
 // HandleEvent logs session life-cycle events and keeps the things'
 // presence.
 func (g *Gateway) HandleEvent(e osp.Event) {
+	g.reportSessionFailure(e)
 	attrs := []any{"device", e.Device.String(), "sid", e.SID}
 	if e.Peer != nil {
 		if s, ok := e.Peer.(fmt.Stringer); ok {
@@ -107,6 +108,8 @@ func (g *Gateway) HandleEvent(e osp.Event) {
 		}
 	case osp.EventHandshakeFailed:
 		g.log.Warn("osp handshake failed", append(attrs, "err", e.Err)...)
+	case osp.EventAuthFailed:
+		g.log.Debug("osp packet failed authentication", attrs...)
 	case osp.EventResendFailed, osp.EventResendUnavailable:
 		g.log.Warn("osp reading lost by sensor", append(attrs, "event", e.Kind.String(), "message_id", e.MessageID)...)
 	default:

@@ -26,6 +26,8 @@
 //	oco forget-keys --yes
 //	josp objects | object ID | services | perms ID
 //	josp perms add|update|remove ID [PERM] --srv S --usr U --type T [--conn C]
+//	upstream [status]
+//	upstream requeue|discard ID|--all
 //
 // Every command takes --json to print the API's JSON instead of a table.
 // The socket defaults to $EDGEGATE_SOCKET, else
@@ -94,6 +96,8 @@ commands:
   ports                                    serial ports with USB VID:PID, serial number, product
   oco status | forget-keys --yes           the OCO agent: server, generation, contact, keys present, jobs
   josp objects | object ID | services | perms ID | perms add|update|remove ...   the JOSP objects
+  upstream [status] | requeue ID|--all | discard ID|--all
+                                           the OCS forwarder's queue, failures and dead letters
 
 Every command takes --json. The socket defaults to $EDGEGATE_SOCKET or ` + DefaultSocket + `.
 `
@@ -131,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	x := &cli{c: c, out: stdout}
 	cmd, rest := rest[0], rest[1:]
 	sub := ""
-	if (cmd == "devices" || cmd == "firmware") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if (cmd == "devices" || cmd == "firmware" || cmd == "upstream") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		sub, rest = rest[0], rest[1:]
 	}
 	var err error
@@ -168,6 +172,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.ocoCmd(ctx, rest)
 	case "josp ":
 		err = x.josp(ctx, rest)
+	case "upstream ", "upstream status", "upstream requeue", "upstream discard":
+		err = x.upstream(ctx, sub, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +211,83 @@ func TestDeps(t *testing.T) {
 		if strings.HasPrefix(pkg, "go.etcd.io/bbolt") || pkg == "github.com/edgegate/edgegate/store" || pkg == "testing" {
 			t.Errorf("gatewayctl depends on %s", pkg)
 		}
+	}
+}
+
+func TestUpstreamCommands(t *testing.T) {
+	socket, _ := startGateway(t)
+	if _, err := ctl(t, socket, "upstream", "status"); err == nil || !strings.Contains(err.Error(), "no upstream OCS is configured") {
+		t.Errorf("upstream status without an upstream: %v", err)
+	}
+	g := gatewaytest.Start(t, "[upstream.bundled]\nenabled = true\nlisten = \"127.0.0.1:0\"\n")
+	socket = g.AdminSocket()
+	out := mustCtl(t, socket, "upstream", "status")
+	for _, want := range []string{"(bundled, in-process)", "queue        0 readings", "dead letters 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("upstream status lacks %q:\n%s", want, out)
+		}
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustCtl(t, socket, "upstream", "--json")), &st); err != nil || st["bundled"] != true {
+		t.Errorf("upstream --json: %v %v", st, err)
+	}
+	if out := mustCtl(t, socket, "upstream", "discard", "--all"); !strings.Contains(out, "0 dead letters discarded") {
+		t.Errorf("discard --all: %s", out)
+	}
+	if _, err := ctl(t, socket, "upstream", "requeue"); !errors.Is(err, errUsage) {
+		t.Errorf("requeue without an id: %v", err)
+	}
+	if _, err := ctl(t, socket, "upstream", "requeue", "00000000000000ff"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("requeue of an unknown dead letter: %v", err)
+	}
+}
+
+// TestUpstreamDeadLetters: an OCS that refuses a device's POSTs with 422
+// parks them; upstream status lists them and requeue posts them again.
+func TestUpstreamDeadLetters(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var accepted atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" {
+			w.WriteHeader(404) // no owner serviceinfo
+			return
+		}
+		if refuse.Load() {
+			w.WriteHeader(422)
+			_, _ = w.Write([]byte("unknown device"))
+			return
+		}
+		accepted.Add(1)
+	}))
+	defer hs.Close()
+	g := gatewaytest.Start(t, "[upstream]\nurl = \""+hs.URL+"\"\ninterval = \"10ms\"\n")
+	sock := g.AdminSocket()
+	mustCtl(t, sock, "devices", "add", "--type", "1", "--module", "5")
+	sensor(t, g.UDPAddr().(*net.UDPAddr), osp.DeviceID{Type: 1, Module: 5}, []byte{1, 2, 3})
+	deadline := time.Now().Add(10 * time.Second)
+	var out string
+	for !strings.Contains(out, "dead letters 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+		out = mustCtl(t, sock, "upstream", "status")
+	}
+	for _, want := range []string{"osp 1:5", "422", `"unknown device"`, "1..1", "upstream requeue"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	refuse.Store(false)
+	if out := mustCtl(t, sock, "upstream", "requeue", "--all"); !strings.Contains(out, "1 dead letters requeued") {
+		t.Errorf("requeue: %s", out)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for accepted.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the requeued post never came")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -21,12 +21,12 @@ var (
 	toolsErr  error
 )
 
-// tool returns the path of a freshly built gatewayctl or ospsim.
+// tool returns the path of a freshly built gatewayctl, ospsim or ocsd.
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	toolsOnce.Do(func() {
 		toolsDir = filepath.Dir(gatewaydBin) // removed by TestMain
-		out, err := exec.Command("go", "build", "-o", toolsDir+"/", "../gatewayctl", "../ospsim").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", toolsDir+"/", "../gatewayctl", "../ospsim", "../ocsd").CombinedOutput()
 		if err != nil {
 			toolsErr = fmt.Errorf("building the tools: %v\n%s", err, out)
 		}

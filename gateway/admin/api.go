@@ -237,6 +237,9 @@ type Status struct {
 	OCO any `json:"oco,omitempty"`
 	// JOSP holds the JOSP endpoint's counters when it is on.
 	JOSP any `json:"josp,omitempty"`
+	// Upstream holds the OCS forwarder's and puller's counters (absent
+	// without an upstream).
+	Upstream any `json:"upstream,omitempty"`
 }
 
 // JournalStatus describes the readings journal.

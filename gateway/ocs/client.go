@@ -3,13 +3,16 @@ package ocs
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxResponse bounds a response body the Client reads (values included).
@@ -19,26 +22,103 @@ const maxResponse = 64 << 20
 const maxErrorBody = 4 << 10
 
 // Client calls an OCS (or, for To0Devices, a To0Scheduler) over HTTP. It is
-// safe for concurrent use. Any answer other than 2xx is an *HTTPError.
+// safe for concurrent use. Any answer other than 2xx is an *HTTPError,
+// which keeps the status ([StatusOf], [IsNotFound]). Every method ends when
+// its context does; a request whose context has no deadline gets the
+// client's default timeout.
 type Client struct {
-	hc   *http.Client
-	base string // without trailing slash
+	hc      *http.Client
+	base    string // without trailing slash
+	timeout time.Duration
 }
 
+// DefaultTimeout bounds a request whose context has no deadline (the
+// To0Scheduler's client uses 10 s; values and batches can take longer).
+const DefaultTimeout = 30 * time.Second
+
 // NewClient returns a client of the service at base (for example
-// "https://localhost:9009") using hc, which carries TLS and timeouts. A nil
-// hc is http.DefaultClient.
+// "https://localhost:9009") using hc, which carries TLS. A nil hc is
+// http.DefaultClient. Requests without a context deadline time out after
+// DefaultTimeout.
 func NewClient(hc *http.Client, base string) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{hc: hc, base: strings.TrimRight(base, "/")}
+	return &Client{hc: hc, base: strings.TrimRight(base, "/"), timeout: DefaultTimeout}
 }
+
+// ClientOptions configures [Dial].
+type ClientOptions struct {
+	// Cert is the client certificate presented to the server (mutual TLS);
+	// required for https.
+	Cert tls.Certificate
+	// Servers are the server certificates trusted (pinned); required for
+	// https.
+	Servers Trust
+	// ServerName is checked against the server's certificate when it is
+	// not pinned; default: the URL's host.
+	ServerName string
+	// Timeout bounds a request whose context has no deadline; default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// MaxConns bounds the connections kept to the server (default 4).
+	MaxConns int
+}
+
+// Dial returns a client of the service at base: https with mutual TLS 1.3
+// and pinned server certificates ([ClientTLS]), or plain http on loopback
+// only ([CheckURL]).
+func Dial(base string, o ClientOptions) (*Client, error) {
+	u, err := CheckURL(base)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 4
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // an OCS is reached directly
+		MaxIdleConns:        o.MaxConns,
+		MaxIdleConnsPerHost: o.MaxConns,
+		MaxConnsPerHost:     o.MaxConns,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	if u.Scheme == "https" {
+		name := o.ServerName
+		if name == "" {
+			name = u.Hostname()
+		}
+		if tr.TLSClientConfig, err = ClientTLS(o.Cert, o.Servers, name); err != nil {
+			return nil, err
+		}
+		if len(o.Cert.Certificate) == 0 {
+			return nil, fmt.Errorf("ocs: dial %s: %w: no client certificate", base, ErrInvalid)
+		}
+	}
+	c := NewClient(&http.Client{Transport: tr}, u.String())
+	if o.Timeout > 0 {
+		c.timeout = o.Timeout
+	}
+	return c, nil
+}
+
+// Close releases the client's idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Base returns the service's base URL.
+func (c *Client) Base() string { return c.base }
 
 func devicePath(id, rest string) string { return "/v1/devices/" + url.PathEscape(id) + rest }
 
 // do sends one request and returns the body of a 2xx answer.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype, accept string) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -60,7 +140,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return nil, &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: b}
+		he := &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: b}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 && n < 86400 {
+			he.RetryAfter = time.Duration(n) * time.Second
+		}
+		return nil, he
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {

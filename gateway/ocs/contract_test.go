@@ -5,48 +5,115 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/edgegate/edgegate/gateway/certs"
 )
 
 const devID = "1fae14fb-deca-405a-abdd-b25391b9d932"
 
-// newTestServer serves a fresh store on 127.0.0.1; cleanup closes both and
-// runs bbolt's consistency check.
-func newTestServer(t testing.TB, opts ServerOptions) (*Client, *Store, *httptest.Server) {
+// testPKI is a server and a client key pair, each trusting the other by
+// its self-signed certificate, as the reference deploys them.
+type testPKI struct {
+	server, client tls.Certificate
+}
+
+func newPKI(t testing.TB) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := certs.LoadOrCreate(dir, certs.Spec{Name: "ocs", Subject: pkix.Name{CommonName: "www.ocs.com"},
+		DNSNames: []string{"localhost", "www.ocs.com"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := certs.LoadOrCreate(dir, certs.Spec{Name: "gateway", Subject: pkix.Name{CommonName: "gateway"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testPKI{server: srv, client: cl}
+}
+
+// serve runs h over mutual TLS 1.3 on 127.0.0.1, trusting clients.
+func serveTLS(t testing.TB, h http.Handler, cert tls.Certificate, clients Trust) *httptest.Server {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(h)
+	cfg, err := ServerTLS(cert, clients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.TLS = cfg
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests want
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// testServer is the contract's server on a fresh store, over mutual TLS on
+// 127.0.0.1, with an HTTP client that presents the trusted client
+// certificate (for raw requests).
+type testServer struct {
+	URL string
+	hc  *http.Client
+	pki testPKI
+}
+
+// newTestServer serves a fresh store; cleanup closes both and runs bbolt's
+// consistency check.
+func newTestServer(t testing.TB, opts ServerOptions) (*Client, *Store, *testServer) {
 	t.Helper()
 	st, err := OpenStore(filepath.Join(t.TempDir(), "ocsd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(NewServer(st, opts))
+	pki := newPKI(t)
+	var clients Trust
+	clients.Certs = append(clients.Certs, pki.client.Leaf)
+	hs := serveTLS(t, NewServer(st, opts), pki.server, clients)
 	t.Cleanup(func() {
 		hs.Close()
-		err := st.Bolt().View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		})
-		if err != nil {
+		if err := checkBolt(st.Bolt()); err != nil {
 			t.Error(err)
 		}
 		_ = st.Close()
 	})
-	return NewClient(hs.Client(), hs.URL), st, hs
+	var servers Trust
+	servers.Certs = append(servers.Certs, pki.server.Leaf)
+	c, err := Dial(hs.URL, ClientOptions{Cert: pki.client, Servers: servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st, &testServer{URL: hs.URL, hc: c.hc, pki: pki}
+}
+
+func checkBolt(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
 }
 
 func wantStatus(t *testing.T, what string, err error, status int) {
@@ -56,13 +123,13 @@ func wantStatus(t *testing.T, what string, err error, status int) {
 	}
 }
 
-func raw(t *testing.T, hs *httptest.Server, method, path, ctype string, body []byte) (int, []byte) {
+func raw(t *testing.T, hs *testServer, method, path, ctype string, body []byte) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, hs.URL+path, bytes.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := hs.Client().Do(req)
+	resp, err := hs.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,5 +439,145 @@ func TestClientTo0Devices(t *testing.T) {
 	}
 	if err := c.To0Devices(context.Background(), To0Request{}); err != nil || string(got) != `{"guids":[],"waitSeconds":""}` {
 		t.Errorf("empty to0: %s %v", got, err)
+	}
+}
+
+func TestContractNotAcceptable(t *testing.T) {
+	c, _, hs := newTestServer(t, ServerOptions{})
+	_ = c.PutValue(context.Background(), devID, "v", []byte("abc"))
+	get := func(path, accept string) int {
+		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := hs.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, accept string
+		code         int
+	}{
+		{"/v1/devices/" + devID + "/resale", "application/json", 200},
+		{"/v1/devices/" + devID + "/resale", "text/html, */*;q=0.1", 200},
+		{"/v1/devices/" + devID + "/resale", "application/*", 200},
+		{"/v1/devices/" + devID + "/resale", "text/html", 406},
+		{"/v1/devices/" + devID + "/resale", "application/json;q=0", 406},
+		{"/v1/devices/" + devID + "/values/v?start=0&end=3", "application/octet-stream", 200},
+		{"/v1/devices/" + devID + "/values/v?start=0&end=3", "application/json", 406},
+		{"/v1/devices/" + devID + "/values/v?start=0&end=3", "", 200},
+	} {
+		if got := get(c.path, c.accept); got != c.code {
+			t.Errorf("GET %s Accept %q: %d, want %d", c.path, c.accept, got, c.code)
+		}
+	}
+}
+
+// TestClientContextDeadline: a stalled server ends a call at the
+// context's deadline, and a call without one at the client's timeout.
+func TestClientContextDeadline(t *testing.T) {
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hs.Close()
+	defer close(release)
+	c := NewClient(hs.Client(), hs.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.State(ctx, devID)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("State with a deadline: %v after %v", err, time.Since(start))
+	}
+	c.timeout = 100 * time.Millisecond
+	start = time.Now()
+	if _, err := c.Resale(context.Background(), devID); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("Resale without a deadline: %v after %v", err, time.Since(start))
+	}
+	if StatusOf(err) != 0 {
+		t.Errorf("a timeout has an HTTP status")
+	}
+}
+
+func TestClientErrorsKeepStatus(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("start"))
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte("boom"))
+	}))
+	defer hs.Close()
+	c := NewClient(hs.Client(), hs.URL)
+	for _, code := range []int{400, 404, 408, 429, 500, 503} {
+		_, err := c.Value(context.Background(), devID, "v", code, 1)
+		if StatusOf(err) != code || IsNotFound(err) != (code == 404) {
+			t.Errorf("status %d: %v (StatusOf %d)", code, err, StatusOf(err))
+		}
+		var he *HTTPError
+		if !errors.As(err, &he) || string(he.Body) != "boom" {
+			t.Errorf("status %d: body not kept: %v", code, err)
+		}
+	}
+}
+
+func TestOwnerKeys(t *testing.T) {
+	_, st, _ := newTestServer(t, ServerOptions{})
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	for _, k := range []crypto.Signer{ed, small, p224} {
+		if err := st.SetOwnerKey(k); !errors.Is(err, ErrInvalid) {
+			t.Errorf("SetOwnerKey(%T) = %v", k, err)
+		}
+	}
+	for _, rsaKey := range []bool{false, true} {
+		k, err := GenerateOwnerKey(rsaKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := x509.MarshalPKCS8PrivateKey(k)
+		back, err := ParseOwnerKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		if err != nil || st.SetOwnerKey(back) != nil {
+			t.Fatalf("owner key rsa=%v: %v", rsaKey, err)
+		}
+		got, err := st.OwnerKey()
+		if err != nil || !got.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+			t.Errorf("stored owner key rsa=%v: %v", rsaKey, err)
+		}
+	}
+	if _, err := ParseOwnerKey([]byte("not pem")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseOwnerKey(junk) = %v", err)
+	}
+}
+
+func TestDeviceServiceInfoOrder(t *testing.T) {
+	c, st, _ := newTestServer(t, ServerOptions{})
+	ctx := context.Background()
+	for i := range 5 {
+		batch := []ModuleMessage{{"osp", "reading", strconv.Itoa(2 * i)}, {"osp", "reading", strconv.Itoa(2*i + 1)}}
+		if err := c.PostDeviceServiceInfo(ctx, devID, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.DeviceServiceInfo(devID)
+	if err != nil || len(got) != 10 {
+		t.Fatalf("dvi %v %v", got, err)
+	}
+	for i, m := range got {
+		if m.Value != strconv.Itoa(i) {
+			t.Errorf("dvi[%d] = %+v", i, m)
+		}
+	}
+	if ids, _ := st.Devices(); len(ids) != 1 || ids[0] != devID {
+		t.Errorf("Devices = %v", ids)
+	}
+	if _, err := st.DeviceServiceInfo("nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("dvi of nobody: %v", err)
 	}
 }

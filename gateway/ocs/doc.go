@@ -1,7 +1,8 @@
 // Package ocs speaks the Owner Companion Service (OCS) REST contract of the
 // SDO IoT Platform SDK (libocs/ocsfs v1.10.8): the typed Client that the
-// gateway uses upstream, and the Server (an http.Handler on its own bbolt
-// file) that cmd/ocsd and the embedded default upstream serve.
+// gateway uses upstream, the Server (an http.Handler on its own bbolt file)
+// that cmd/ocsd and the embedded default upstream serve, and the gateway's
+// forwarder and puller built on the client.
 //
 // The wire is the reference implementation's, not the published contract's
 // text. Where the two differ the code follows what ocsfs, the OPS and the
@@ -52,8 +53,39 @@
 //
 // Writes answer 200 with an empty body. Errors have empty bodies: 404 where
 // the reference answers 404, 400 for a body or query Spring would refuse,
-// 415 for a wrong Content-Type on a route that declares one, 413 for an
-// over-long body, 500 where the reference throws.
+// 415 for a wrong Content-Type on a route that declares one, 406 for an
+// Accept header that admits nothing a route produces, 413 for an over-long
+// body, 500 where the reference throws.
 //
-// The client side also covers the To0Scheduler's POST /v1/to0/devices.
+// The client side also covers the To0Scheduler's POST /v1/to0/devices, and
+// [RunTo0] is the OCS's loop towards it: every interval, the devices due for
+// TO0 ([Store.To0Candidates], selected as ocsfs does), even when none is.
+//
+// # Transport security
+//
+// As the reference deploys it: TLS 1.3 only, mutual certificates, and trust
+// in the peers' own (self-signed) certificates rather than a CA ([Trust]:
+// trusted certificates, checked with the host name on the client side, or
+// pinned SHA-256 fingerprints). [ServerTLS] and [ClientTLS] build the two
+// sides; [Dial] refuses plain http anywhere but on loopback ([CheckURL]).
+//
+// # The gateway's side
+//
+// [Forwarder] drains the gateway's readings journal from its own cursor to
+// the OCS as device serviceinfo (module osp, one [ReadingDoc] per reading),
+// and a durable outbox of native thing updates (module nativething,
+// [NativeDoc]) and session failures (POST errors). It promises at least
+// once with (gw, seq) to de-duplicate on, order per device, adaptive
+// batches, exponential backoff with jitter, and a dead-letter list for
+// POSTs the OCS refuses with a 4xx. [Puller] polls each device's owner
+// serviceinfo and pre-serviceinfo: COMMAND scripts to live sessions with
+// their outcome posted back, firmware images fetched in ranged GET values
+// into the store, and per-device settings. docs/ocs-binding.md describes
+// the mapping and the promises in full.
+//
+// # Storage
+//
+// The Server keeps everything in one bbolt file ([OpenStore]); device
+// serviceinfo posted with POST msgs is kept one message per record, in the
+// order received, so appending costs the batch and not the list.
 package ocs

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Sentinel errors. Errors returned by this package are wrapped with the
@@ -21,6 +22,18 @@ var (
 	// the Store holds no owner key (or one of the wrong type); the Server
 	// answers it with 500, as ocsfs does for a missing keystore entry.
 	ErrNoOwnerKey = errors.New("no usable owner key")
+
+	// ErrPlainHTTP is returned when plain HTTP is asked for (a client URL,
+	// a server listen address) anywhere but on loopback.
+	ErrPlainHTTP = errors.New("plain HTTP is allowed only on loopback; use https with certificates")
+
+	// ErrDeviceOffline is returned by a Commander when the device has no
+	// live session: the command waits for the next poll.
+	ErrDeviceOffline = errors.New("device has no live session")
+
+	// ErrDeviceBusy is returned by a Commander when the device cannot take
+	// a command now (one outstanding, or it answered BUSY).
+	ErrDeviceBusy = errors.New("device busy")
 )
 
 // HTTPError is a non-2xx answer as the Client reports it: the status and
@@ -30,6 +43,9 @@ type HTTPError struct {
 	Path   string
 	Status int
 	Body   []byte
+	// RetryAfter is the answer's Retry-After in seconds (429, 503), 0
+	// when absent.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -58,6 +74,15 @@ func StatusOf(err error) int {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Status
+	}
+	return 0
+}
+
+// RetryAfterOf returns the Retry-After of an *HTTPError in err's chain, or 0.
+func RetryAfterOf(err error) time.Duration {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
 	}
 	return 0
 }

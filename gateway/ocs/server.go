@@ -28,7 +28,7 @@ import (
 
 // Body limits of the Server.
 const (
-	maxJSONBody  = 1 << 20  // every JSON body, voucher included
+	maxJSONBody  = 8 << 20  // every JSON body, voucher included
 	maxValueBody = 16 << 20 // one serviceinfo value
 	maxRawBody   = 64 << 10 // signature text, cipher input
 )
@@ -60,9 +60,10 @@ type Server struct {
 
 // errors local to the Server, mapped to Spring's statuses.
 var (
-	errMediaType = errors.New("unsupported media type")   // 415
-	errTooLarge  = errors.New("request body too large")   // 413
-	errNoBody    = errors.New("required body is missing") // 500 where the reference NPEs
+	errMediaType     = errors.New("unsupported media type")   // 415
+	errTooLarge      = errors.New("request body too large")   // 413
+	errNoBody        = errors.New("required body is missing") // 500 where the reference NPEs
+	errNotAcceptable = errors.New("not acceptable")           // 406
 )
 
 // NewServer returns the contract's handler on st.
@@ -96,28 +97,67 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET /v1/devices/{id}/voucher", s.getVoucher)
+	const js, bin = "application/json", "application/octet-stream"
+	m.HandleFunc("GET /v1/devices/{id}/voucher", s.produces(js, s.getVoucher))
 	m.HandleFunc("POST /v1/devices/voucher", s.postVoucher)
-	m.HandleFunc("GET /v1/devices/{id}/state", s.getState)
+	m.HandleFunc("GET /v1/devices/{id}/state", s.produces(js, s.getState))
 	m.HandleFunc("POST /v1/devices/{id}/state", s.postState)
 	m.HandleFunc("POST /v1/devices/{id}/errors", s.postErrors)
-	m.HandleFunc("GET /v1/devices/{id}/msgs", s.getMsgs)
-	m.HandleFunc("PUT /v1/devices/{id}/msgs", s.putMsgs)
+	m.HandleFunc("GET /v1/devices/{id}/msgs", s.produces(js, s.getMsgs))
+	m.HandleFunc("PUT /v1/devices/{id}/msgs", s.produces(js, s.putMsgs))
 	m.HandleFunc("POST /v1/devices/{id}/msgs", s.postMsgs)
 	m.HandleFunc("DELETE /v1/devices/{id}/msgs", s.deleteMsgs)
-	m.HandleFunc("GET /v1/devices/{id}/psi", s.getPsi)
-	m.HandleFunc("GET /v1/devices/{id}/values/{valueId}", s.getValue)
+	m.HandleFunc("GET /v1/devices/{id}/psi", s.produces(js, s.getPsi))
+	m.HandleFunc("GET /v1/devices/{id}/values/{valueId}", s.produces(bin, s.getValue))
 	m.HandleFunc("PUT /v1/devices/{id}/values/{valueId}", s.putValue)
 	m.HandleFunc("DELETE /v1/devices/{id}/values/{valueId}", s.deleteValue)
-	m.HandleFunc("GET /v1/devices/{id}/setupinfo", s.getSetupInfo)
-	m.HandleFunc("GET /v1/devices/{id}/sessioninfo", s.getSessionInfo)
+	m.HandleFunc("GET /v1/devices/{id}/setupinfo", s.produces(js, s.getSetupInfo))
+	m.HandleFunc("GET /v1/devices/{id}/sessioninfo", s.produces(js, s.getSessionInfo))
 	m.HandleFunc("POST /v1/devices/{id}/sessioninfo", s.postSessionInfo)
 	m.HandleFunc("DELETE /v1/devices/{id}/sessioninfo", s.deleteSessionInfo)
 	m.HandleFunc("DELETE /v1/devices/{id}/blob", s.deleteBlob)
-	m.HandleFunc("GET /v1/devices/{id}/resale", s.getResale)
-	m.HandleFunc("POST /v1/signatures/{id}", s.postSignature)
-	m.HandleFunc("POST /v1/ciphers/{id}", s.postCipher)
+	m.HandleFunc("GET /v1/devices/{id}/resale", s.produces(js, s.getResale))
+	m.HandleFunc("POST /v1/signatures/{id}", s.produces(js, s.postSignature))
+	m.HandleFunc("POST /v1/ciphers/{id}", s.produces(bin, s.postCipher))
 	m.HandleFunc("GET /health", s.getHealth)
+}
+
+// produces refuses with 406, as Spring does for a produces= route, a
+// request whose Accept header admits no form of ctype. No Accept header
+// accepts anything.
+func (s *Server) produces(ctype string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !acceptable(r.Header.Values("Accept"), ctype) {
+			s.fail(w, r, fmt.Errorf("%w: Accept %q, produces %s", errNotAcceptable, r.Header.Values("Accept"), ctype))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// acceptable reports whether the Accept header values admit ctype.
+func acceptable(accept []string, ctype string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	major, _, _ := strings.Cut(ctype, "/")
+	for _, a := range accept {
+		for _, part := range strings.Split(a, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if q := params["q"]; q != "" {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			if mt == "*/*" || mt == ctype || mt == major+"/*" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 //
@@ -134,6 +174,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusUnsupportedMediaType
 	case errors.Is(err, errTooLarge):
 		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, errNotAcceptable):
+		status = http.StatusNotAcceptable
 	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("ocs: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -388,21 +430,7 @@ func (s *Server) postMsgs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	err := s.st.update(id, func(d *bolt.Bucket) error {
-		var cur []ModuleMessage
-		if v := d.Get([]byte(recDvi)); v != nil {
-			if err := json.Unmarshal(v, &cur); err != nil {
-				return fmt.Errorf("ocs: stored dvi of %s: %w", id, err)
-			}
-		}
-		b, err := marshal(append(append([]ModuleMessage{}, cur...), add...))
-		if err != nil {
-			return err
-		}
-		return d.Put([]byte(recDvi), b)
-	})
-	s.done(w, r, err)
+	s.done(w, r, s.st.AppendDeviceServiceInfo(r.PathValue("id"), add))
 }
 
 func (s *Server) deleteMsgs(w http.ResponseWriter, r *http.Request) {

@@ -114,9 +114,12 @@ const (
 	EventResendFailed
 	// EventResendUnavailable: the client answered a RESEND with a stub.
 	EventResendUnavailable
+	// EventAuthFailed: a packet of a live session failed authentication
+	// (its EAX tag did not verify) and was dropped; the session goes on.
+	EventAuthFailed
 )
 
-var eventNames = [...]string{"", "session-opened", "session-closed", "session-paused", "session-resumed", "handshake-failed", "resend-failed", "resend-unavailable"}
+var eventNames = [...]string{"", "session-opened", "session-closed", "session-paused", "session-resumed", "handshake-failed", "resend-failed", "resend-unavailable", "auth-failed"}
 
 // String names the kind.
 func (k EventKind) String() string {

@@ -124,6 +124,7 @@ func (ss *session) handle(p *Packet, from Peer, fx *effects) error {
 			srv.count(CountReplay)
 		default:
 			srv.count(CountAuthFailed)
+			fx.event(ss.event(EventAuthFailed, err))
 		}
 		return err
 	}

@@ -240,6 +240,10 @@ func TestForgedPacketsIgnored(t *testing.T) {
 	if len(r.rec.takeReadings()) != 0 || !c.Open() || len(r.srv.Sessions()) != 1 {
 		t.Fatal("forged packet had an effect")
 	}
+	// It is reported, with its device, for the owner to see.
+	if ev := r.rec.eventsOf(EventAuthFailed); len(ev) != 1 || ev[0].Device != secDev || !errors.Is(ev[0].Err, ErrAuth) {
+		t.Errorf("auth-failed events %+v", ev)
+	}
 	// A forged packet with a flag violation does not end the session either.
 	bad := sealRaw(t, 0xbeef, 20, byte(TypePingReq)<<4|byte(FlagAckReq|FlagEAX), nil, []byte("wrong key wrong!"), iv(0x11), iv(0x22))
 	if err := r.srv.Handle(bad, c.toClient); !errors.Is(err, ErrAuth) {
