@@ -45,6 +45,11 @@ type AdminConfig struct {
 	// inside the data directory. Default "gatewayd.sock"; "" turns the API
 	// off.
 	Socket string `toml:"socket"`
+	// HTTP is host:port of the status page, /metrics, /healthz and
+	// /readyz; "" (the default) turns it off. The shipped configurations
+	// say "127.0.0.1:8080". On a non-loopback address the page asks for
+	// the password set with `gatewayctl web password`.
+	HTTP string `toml:"http"`
 }
 
 // OSPConfig configures the OSP server and its links.
@@ -162,6 +167,11 @@ func ParseConfig(r io.Reader) (Config, error) {
 func (c *Config) Validate() error {
 	bad := func(key string, val any, why string) error {
 		return fmt.Errorf("%w: %s = %v: %s", ErrConfig, key, val, why)
+	}
+	if h := c.Admin.HTTP; h != "" {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return bad("admin.http", fmt.Sprintf("%q", h), err.Error())
+		}
 	}
 	if n := c.Gateway.Name; len(n) > 63 || strings.ContainsAny(n, "\x00\r\n") {
 		return bad("gateway.name", fmt.Sprintf("%q", n), "must be at most 63 bytes on one line")

@@ -187,7 +187,9 @@ func (g *Gateway) openLinks() error {
 		}
 		g.dtls = l
 		g.links = append(g.links, link{name: "dtls", run: func(ctx context.Context, h packetHandler) error {
-			return l.Run(ctx, identityGate{srv: g.srv, log: log})
+			// The gate's refusals are counted too: the counter wraps it,
+			// not the server behind it.
+			return l.Run(ctx, g.packets.counting(identityGate{srv: g.srv, log: log}))
 		}})
 	}
 	return nil
