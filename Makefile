@@ -12,7 +12,7 @@ PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./store/.
 
 FUZZTIME  ?= 10s
 
-.PHONY: help build cross test test-race test-arm qemu bench fuzz lint run clean
+.PHONY: help build cross test test-race test-arm qemu chromium package bench fuzz lint run clean
 
 help:
 	@echo "make build   host binaries into bin/"
@@ -36,7 +36,7 @@ cross:
 
 test: test-race test-arm
 
-test-race:
+test-race: chromium
 	$(GO) test -race -count=1 ./...
 
 # The pure packages cross-compiled and run under qemu-user: 32-bit ARMv6 (Pi
@@ -48,6 +48,11 @@ test-arm: qemu
 qemu:
 	@command -v qemu-arm-static >/dev/null && command -v qemu-aarch64-static >/dev/null || \
 		{ echo "installing qemu-user-static"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; }
+
+# Headless Chromium for the status page's browser test (cmd/gatewayd).
+chromium:
+	@command -v chromium >/dev/null || \
+		{ echo "installing chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -164,7 +164,7 @@ function render(o) {
     return el("tr", { "data-device": d.id },
       el("td", {}, d.id), el("td", {}, d.name || "–"),
       el("td", { class: d.connected ? "up" : "down" }, d.connected ? "connected" : "offline"),
-      el("td", {}, ago(d.lastSeen)), el("td", {}, vals),
+      el("td", {}, ago(d.lastSeen)), el("td", { class: "values" }, vals),
       el("td", {}, rate ? bars(rate, "spark", 60, 14) : "–"));
   }), $("devices-empty"));
 
