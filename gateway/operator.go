@@ -88,7 +88,7 @@ func (g *Gateway) openOperator() error {
 		g.log.Info("status page listening", "addr", ln.Addr().String(), "password", lan)
 		if lan {
 			if h, _ := g.webPasswordHash(); h == "" {
-				g.log.Warn("status page: no password set, so it serves nothing but /healthz and /readyz on "+addr+
+				g.log.Warn("status page: no password set, so it serves nothing but /healthz and /readyz on " + addr +
 					"; set one with `gatewayctl web password`")
 			}
 		}

@@ -38,7 +38,9 @@ func (f *fakeSource) Readiness(context.Context) admin.Health {
 
 type metricsStub struct{}
 
-func (metricsStub) ServeHTTP(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "edgegate_x_total 1\n") }
+func (metricsStub) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "edgegate_x_total 1\n")
+}
 
 // serve runs a Server on a loopback port and returns its base URL.
 func serve(t *testing.T, o Options) (*fakeSource, string) {
