@@ -44,6 +44,9 @@ func withErrorRing(log *slog.Logger) (*slog.Logger, *logring.Ring) {
 // listener ([admin] http).
 func (g *Gateway) openOperator() error {
 	g.registerMetrics()
+	if err := g.importFirstBootPassword(); err != nil {
+		return err
+	}
 	if s := g.adminSrv; s != nil {
 		s.HandleJSON("GET /v1/overview", func(r *http.Request) (any, error) { return g.Overview(r.Context()) })
 		s.HandleJSON("GET /v1/health", func(r *http.Request) (any, error) { return g.Health(), nil })
