@@ -21,7 +21,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"[admin]\nhttp = \"8080\"\n":                      "admin.http",
-		"[[device]]\ntype = 1\nprofile = \"nosuch\"\n":   "device[0].profile",
+		"[[device]]\ntype = 1\nprofile = \"nosuch\"\n":    "device[0].profile",
 		"[osp.udp]\nlisten = \"127.0.0.1:4700\"\nmtu = 9": "osp.udp.mtu",
 		"[gateway]\nnmae = \"x\"\n":                       "unknown key gateway.nmae",
 	} {
