@@ -5,6 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 TOOLS     := $(CURDIR)/bin/tools
 STATICCHECK_VERSION := v0.6.1
+NFPM_VERSION := v2.43.0
 
 # Packages that do no I/O of their own (or only file I/O): their tests also run
 # under qemu-user on the ARM targets the gateway ships for.
@@ -22,6 +23,7 @@ help:
 	@echo "make fuzz    a short bounded run of every fuzz target (FUZZTIME=$(FUZZTIME) each)"
 	@echo "make lint    gofmt, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make run     gatewayd on the embedded default configuration, data under ./var"
+	@echo "make package .deb packages for amd64, arm64 and armhf (ARMv6) into dist/ (nfpm $(NFPM_VERSION))"
 
 build:
 	@mkdir -p bin
@@ -65,6 +67,14 @@ lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+
+# Debian packages for every board: armhf is built GOARM=6 so one package
+# runs on every Pi. See scripts/package.sh.
+package: $(TOOLS)/nfpm
+	NFPM=$(TOOLS)/nfpm GO=$(GO) scripts/package.sh -o dist amd64 arm64 armhf
+
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) GOFLAGS= $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -358,7 +358,7 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 func CheckConfig(cfg Config) error {
 	profiles, err := loadProfiles(cfg.Things.ProfileDir)
 	if err != nil {
-		return fmt.Errorf("%w: things.profile_dir: %w", ErrConfig, err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	t := newDeviceTable(profiles)
 	for i, d := range cfg.Devices {

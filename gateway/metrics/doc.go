@@ -25,6 +25,7 @@
 //
 // Strings, slices and nil pointers are skipped. RegisterEach does the same
 // for a set of like instances (the serial links), labelling each by name.
-// Histograms (commit latency) live in the exporter's set with classic
-// Prometheus buckets (le), from NewHistogram.
+// Histograms (commit latency) have classic Prometheus buckets (le), from
+// NewHistogram. The process's own metrics (memory, CPU, file descriptors,
+// Go runtime) come from the library.
 package metrics

@@ -27,8 +27,9 @@ const maxDepth = 6
 type Exporter struct {
 	set *vm.Set
 
-	mu      sync.Mutex
-	sources []source
+	mu         sync.Mutex
+	sources    []source
+	histograms []*Histogram
 }
 
 type source struct {
@@ -80,12 +81,25 @@ func (e *Exporter) Sources() []string {
 }
 
 // NewHistogram returns a histogram edgegate_<name> with the given upper
-// bounds (classic Prometheus buckets, plus +Inf), registered in the
-// exporter's set. name may carry labels: `commit_seconds{db="main"}`.
-// Registering one name twice returns the first histogram.
-func (e *Exporter) NewHistogram(name string, upperBounds []float64) *vm.PrometheusHistogram {
-	return e.set.GetOrCreatePrometheusHistogramExt(Prefix+name, upperBounds)
+// bounds (classic Prometheus buckets, plus +Inf). Registering one name
+// twice returns the first histogram.
+func (e *Exporter) NewHistogram(name string, upperBounds []float64) *Histogram {
+	name = Prefix + sanitize(name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range e.histograms {
+		if h.name == name {
+			return h
+		}
+	}
+	h := newHistogram(name, upperBounds)
+	e.histograms = append(e.histograms, h)
+	return h
 }
+
+// Set returns the exporter's own metrics set, for counters and gauges kept
+// with the library's types; it is written with the rest.
+func (e *Exporter) Set() *vm.Set { return e.set }
 
 // WritePrometheus writes every metric: the sources' (read now), the
 // histograms, then the process's own (memory, CPU, file descriptors, Go
@@ -118,6 +132,12 @@ func (e *Exporter) WritePrometheus(w io.Writer) {
 	slices.Sort(names)
 	for _, n := range names {
 		fams[n].write(&buf, n)
+	}
+	e.mu.Lock()
+	hs := slices.Clone(e.histograms)
+	e.mu.Unlock()
+	for _, h := range hs {
+		h.write(&buf)
 	}
 	e.set.WritePrometheus(&buf)
 	vm.WriteProcessMetrics(&buf)

@@ -154,6 +154,8 @@ func TestHistogramHasClassicBuckets(t *testing.T) {
 		`edgegate_store_commit_seconds_bucket{le="0.1"} 2`,
 		`edgegate_store_commit_seconds_bucket{le="+Inf"} 3`,
 		`edgegate_store_commit_seconds_count 3`,
+		`edgegate_store_commit_seconds_sum 3.055`,
+		"# TYPE edgegate_store_commit_seconds histogram",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
@@ -169,6 +171,19 @@ func TestTwoExportersAreIndependent(t *testing.T) {
 	a.NewHistogram("h_seconds", []float64{1}).Update(0.5)
 	if out := scrape(t, b); strings.Contains(out, "edgegate_h_seconds") {
 		t.Error("a histogram of one exporter shows in another")
+	}
+}
+
+func TestHistogramUpdateAllocatesNothing(t *testing.T) {
+	h := New().NewHistogram("x_seconds", []float64{0.1, 1})
+	if n := testing.AllocsPerRun(1000, func() { h.Update(0.5) }); n != 0 {
+		t.Errorf("%v allocations per Update", n)
+	}
+	h.Update(1) // an observation equal to a bound falls in that bucket
+	var b strings.Builder
+	h.write(&b)
+	if !strings.Contains(b.String(), `x_seconds_bucket{le="1"} 1002`) {
+		t.Errorf("%s", b.String())
 	}
 }
 
