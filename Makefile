@@ -13,7 +13,7 @@ PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./store/.
 
 FUZZTIME  ?= 10s
 
-.PHONY: help build cross test test-race test-arm qemu chromium package bench fuzz lint run clean
+.PHONY: help build cross test test-race test-arm qemu chromium imagetools package bench fuzz lint run clean
 
 help:
 	@echo "make build   host binaries into bin/"
@@ -38,7 +38,7 @@ cross:
 
 test: test-race test-arm
 
-test-race: chromium
+test-race: chromium imagetools
 	$(GO) test -race -count=1 ./...
 
 # The pure packages cross-compiled and run under qemu-user: 32-bit ARMv6 (Pi
@@ -55,6 +55,12 @@ qemu:
 chromium:
 	@command -v chromium >/dev/null || \
 		{ echo "installing chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Disk image tools for scripts/image.sh and its test (partition tables, FAT
+# without a vfat mount).
+imagetools:
+	@command -v sfdisk >/dev/null && command -v mkfs.vfat >/dev/null && command -v mcopy >/dev/null || \
+		{ echo "installing fdisk dosfstools mtools"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fdisk dosfstools mtools; }
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
