@@ -341,7 +341,8 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err == nil {
+	_, err = tmp.Write(b)
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if err := errors.Join(err, tmp.Chmod(mode), tmp.Close()); err != nil {
