@@ -220,13 +220,19 @@ func (c *WallClock) retentionNow() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := c.wall()
+	return w.Add(-c.heldBack(w))
+}
+
+// heldBack is how far retention runs behind the wall time w; the caller
+// holds mu.
+func (c *WallClock) heldBack(w time.Time) time.Duration {
 	var back time.Duration
 	for _, s := range c.state.Steps {
 		if w.Before(s.Until) {
 			back += s.Amount
 		}
 	}
-	return w.Add(-back)
+	return back
 }
 
 // check runs on the gateway's tick: it notices the clock becoming
@@ -321,11 +327,10 @@ func (c *WallClock) save() {
 
 // Status returns the clock's state.
 func (c *WallClock) Status() admin.ClockStatus {
-	r := c.retentionNow()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := c.wall()
-	return admin.ClockStatus{Now: w, Sane: ClockSane(w, c.floor), Floor: c.floor, HeldBack: w.Sub(r)}
+	return admin.ClockStatus{Now: w, Sane: ClockSane(w, c.floor), Floor: c.floor, HeldBack: c.heldBack(w)}
 }
 
 // WaitSane returns once the system clock is plausible, or ctx's error. While
