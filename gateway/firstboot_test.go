@@ -160,3 +160,25 @@ func TestCheckConfig(t *testing.T) {
 		t.Error("missing profile_dir accepted")
 	}
 }
+
+// FuzzParseFirstBoot: any file either parses into values ParseFirstBoot
+// accepts again once written back, or fails with ErrConfig; never a panic.
+func FuzzParseFirstBoot(f *testing.F) {
+	f.Add([]byte(installerFile))
+	f.Add([]byte("name = \"x\"\nstatus_page = \"127.0.0.1:8080\"\n"))
+	f.Add([]byte("password = 12\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fb, err := ParseFirstBoot(b)
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error %v is not ErrConfig", err)
+			}
+			return
+		}
+		bare := fb
+		bare.Password = ""
+		if fb.Password != "" && strings.Replace(fb.String(), "password:[redacted]", "password:", 1) != bare.String() {
+			t.Fatalf("String shows more than a redaction of the password: %s", fb.String())
+		}
+	})
+}

@@ -175,3 +175,53 @@ func TestCountingAllocatesNothing(t *testing.T) {
 type handlerFunc func([]byte, osp.Peer) error
 
 func (f handlerFunc) Handle(pkt []byte, from osp.Peer) error { return f(pkt, from) }
+
+// BenchmarkPacketCounting measures what counting adds to a packet: the
+// same handler called directly (the baseline) and through the counter,
+// for an accepted packet and a refused one (errors.Is over the outcomes).
+func BenchmarkPacketCounting(b *testing.B) {
+	pkt := []byte{0, 1, 0, 2, 0x81, 6}
+	ok := handlerFunc(func([]byte, osp.Peer) error { return nil })
+	bad := handlerFunc(func([]byte, osp.Peer) error { return osp.ErrAuth })
+	var pc packetCounts
+	for _, bc := range []struct {
+		name string
+		h    packetHandler
+	}{{"direct", ok}, {"counted", pc.counting(ok)}, {"counted-refused", pc.counting(bad)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				_ = bc.h.Handle(pkt, nil)
+			}
+		})
+	}
+}
+
+// BenchmarkScrape measures one /metrics rendering of a running gateway
+// against one admin status (the baseline: what gatewayctl status costs).
+func BenchmarkScrape(b *testing.B) {
+	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(cfg, b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	<-g.Ready()
+	defer func() { cancel(); <-done }()
+	b.Run("status", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := (backend{g}).Status(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("metrics", func(b *testing.B) {
+		for b.Loop() {
+			g.metrics.WritePrometheus(io.Discard)
+		}
+	})
+}

@@ -281,3 +281,29 @@ func TestLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHostAndOrigin feeds arbitrary Host and Origin headers to the checks
+// that guard the loopback page: no panic, and a Host accepted as loopback
+// names localhost or a loopback address.
+func FuzzHostAndOrigin(f *testing.F) {
+	f.Add("127.0.0.1:8080", "http://127.0.0.1:8080")
+	f.Add("[::1]:80", "null")
+	f.Add("evil.example", "http://evil.example")
+	f.Fuzz(func(t *testing.T, host, origin string) {
+		if loopbackHost(host) {
+			h := strings.ToLower(host)
+			if !strings.Contains(h, "localhost") && !strings.Contains(h, "127.") && !strings.Contains(h, ":") {
+				t.Fatalf("%q taken for loopback", host)
+			}
+		}
+		r, err := http.NewRequest("POST", "http://x/", nil)
+		if err != nil {
+			return
+		}
+		r.Host = host
+		r.Header.Set("Origin", origin)
+		if sameOrigin(r) && origin != "" && origin != "null" && origin != "http://"+host && origin != "https://"+host {
+			t.Fatalf("origin %q accepted for host %q", origin, host)
+		}
+	})
+}
