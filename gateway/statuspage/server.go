@@ -10,7 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"html/template"
+	"html"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -26,7 +26,40 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var pages = template.Must(template.ParseFS(assets, "assets/*.html"))
+// page renders an embedded HTML page: each <!--NAME-->...<!--/NAME-->
+// block is kept only when keep[NAME], and @CSRF@ becomes the token. (A
+// template engine would cost the binary megabytes: text/template's
+// reflection keeps every method of every type alive.)
+func page(name, csrf string, keep map[string]bool) []byte {
+	b, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		return []byte("statuspage: no page " + name)
+	}
+	s := string(b)
+	for {
+		i := strings.Index(s, "<!--")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i:], "-->")
+		if j < 0 {
+			break
+		}
+		block := s[i+4 : i+j]
+		end := "<!--/" + block + "-->"
+		k := strings.Index(s, end)
+		if strings.HasPrefix(block, "/") || k < 0 {
+			s = s[:i] + s[i+j+3:] // a stray or closing marker
+			continue
+		}
+		inner := s[i+j+3 : k]
+		if !keep[block] {
+			inner = ""
+		}
+		s = s[:i] + inner + s[k+len(end):]
+	}
+	return []byte(strings.ReplaceAll(s, "@CSRF@", html.EscapeString(csrf)))
+}
 
 // Source is what the page shows and does. The gateway implements it.
 type Source interface {
@@ -284,13 +317,7 @@ func (s *Server) noPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_ = pages.ExecuteTemplate(w, "login.html", loginData{NoPassword: true})
-}
-
-type loginData struct {
-	CSRF       string
-	Failed     bool
-	NoPassword bool
+	_, _ = w.Write(page("login.html", "", map[string]bool{"nopassword": true}))
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +328,8 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	hash, _ := s.o.PasswordHash()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = pages.ExecuteTemplate(w, "login.html", loginData{CSRF: s.csrfToken("login"), NoPassword: hash == "", Failed: r.URL.Query().Has("failed")})
+	_, _ = w.Write(page("login.html", s.csrfToken("login"), map[string]bool{"nopassword": hash == "", "form": hash != "",
+		"failed": r.URL.Query().Has("failed")}))
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -360,15 +388,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, session string) 
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-type indexData struct {
-	CSRF   string
-	Logout bool
-}
-
 func (s *Server) index(w http.ResponseWriter, r *http.Request, session string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = pages.ExecuteTemplate(w, "index.html", indexData{CSRF: s.csrfToken(session), Logout: s.o.RequireLogin && session != "basic"})
+	_, _ = w.Write(page("index.html", s.csrfToken(session), map[string]bool{"logout": s.o.RequireLogin && session != "basic"}))
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ string) {

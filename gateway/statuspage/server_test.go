@@ -110,6 +110,9 @@ func TestLoopbackPageAndPairing(t *testing.T) {
 	if m == nil {
 		t.Fatal("no CSRF token in the page")
 	}
+	if strings.Contains(body, "<!--") || strings.Contains(body, "@CSRF@") || strings.Contains(body, `action="/logout"`) {
+		t.Errorf("page markers left, or a logout button without login:\n%s", body)
+	}
 	for _, a := range []string{"/assets/app.js", "/assets/style.css"} {
 		if resp, body := do(t, c, "GET", base+a, nil, ""); resp.StatusCode != 200 || len(body) < 100 {
 			t.Errorf("%s: %d", a, resp.StatusCode)
@@ -172,7 +175,7 @@ func TestLANWithoutPasswordServesNothing(t *testing.T) {
 	_, base := serve(t, Options{RequireLogin: true})
 	c := client(t)
 	resp, body := do(t, c, "GET", base+"/", nil, "")
-	if resp.StatusCode != 503 || !strings.Contains(body, "gatewayctl web password") {
+	if resp.StatusCode != 503 || !strings.Contains(body, "gatewayctl web password") || strings.Contains(body, "<form") {
 		t.Errorf("index without a password %d:\n%s", resp.StatusCode, body)
 	}
 	for _, p := range []string{"/api/overview", "/metrics"} {
@@ -211,6 +214,9 @@ func TestLANLogin(t *testing.T) {
 	resp, _ = do(t, c, "POST", base+"/login", ctype, form(m[1], "wrong password"))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?failed" || time.Since(start) < time.Second {
 		t.Errorf("wrong password: %d %s after %v", resp.StatusCode, resp.Header.Get("Location"), time.Since(start))
+	}
+	if _, body := do(t, c, "GET", base+"/login?failed", nil, ""); !strings.Contains(body, "Wrong password") || strings.Contains(body, "no password yet") {
+		t.Errorf("login page after a failure:\n%s", body)
 	}
 	resp, _ = do(t, c, "POST", base+"/login", ctype, form(m[1], pw))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
