@@ -245,6 +245,28 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("on a phone the page is %v px wide for a %v px screen", widths.Scroll, widths.Inner)
 	}
 	shot("statuspage-phone.png")
+	// A service's field in the status (the upstream forwarder's, JOSP's)
+	// becomes a section of the page with no change to the page: rendered
+	// here from the live overview with two such fields added.
+	var sections struct{ Upstream, JOSP string }
+	if err := page.eval(ctx, `(async () => {
+		const o = await (await fetch("/api/overview")).json();
+		o.status.upstream = {queueDepth: 42, oldest: new Date(Date.now() - 125000).toISOString(), errors: 3, connected: true};
+		o.status.josp = {connections: 2, services: [{name: "hvac", addr: "127.0.0.1:5000"}]};
+		render(o);
+		return {Upstream: document.querySelector("#section-upstream")?.textContent ?? "",
+			JOSP: document.querySelector("#section-josp")?.textContent ?? ""};
+	})()`, &sections); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sections.Upstream, "42 queued") || !strings.Contains(sections.Upstream, "oldest 2 min ago") ||
+		!strings.Contains(sections.Upstream, "errors3") {
+		t.Errorf("upstream section: %q", sections.Upstream)
+	}
+	if !strings.Contains(sections.JOSP, "JOSP") || !strings.Contains(sections.JOSP, "hvac") || !strings.Contains(sections.JOSP, "connections2") {
+		t.Errorf("JOSP section: %q", sections.JOSP)
+	}
+	shot("statuspage-sections.png")
 	// The page's log is clean: no script errors.
 	var errs []string
 	_ = page.eval(ctx, `window.__errors || []`, &errs)
