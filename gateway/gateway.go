@@ -316,6 +316,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}
 	})
+	g.board.lastRun.Store(time.Now().UnixNano()) // healthy from the start, not from the first tick
 	g.live.running.Store(true)
 	close(g.ready)
 	<-ctx.Done()

@@ -40,6 +40,24 @@ type liveness struct {
 	probeAt   time.Time
 	probeErr  error
 	probeTook time.Duration
+
+	checks []readyCheck // added by services at New time
+}
+
+// readyCheck is a service's own readiness check.
+type readyCheck struct {
+	name     string
+	check    func(ctx context.Context) error
+	advisory bool
+}
+
+// addReadyCheck adds a service's check to Readiness (/readyz, gatewayctl
+// health --ready, the status page): check returns nil when ready, else an
+// error saying why. An advisory check is shown without failing readiness
+// (e.g. "upstream reachable": the gateway keeps serving and queues). Call
+// it from the service's open function.
+func (g *Gateway) addReadyCheck(name string, check func(ctx context.Context) error, advisory bool) {
+	g.live.checks = append(g.live.checks, readyCheck{name: name, check: check, advisory: advisory})
 }
 
 // observeStore notes the committer's progress: it is stuck when writes
@@ -98,6 +116,13 @@ func (g *Gateway) Readiness(ctx context.Context) admin.Health {
 	}
 	for _, l := range g.linkStates() {
 		add(admin.Check{Name: "link " + l.Name, OK: l.Up, Detail: l.Detail})
+	}
+	for _, rc := range g.live.checks {
+		c := admin.Check{Name: rc.name, OK: true, Advisory: rc.advisory}
+		if err := rc.check(ctx); err != nil {
+			c.OK, c.Detail = false, err.Error()
+		}
+		add(c)
 	}
 	cs := g.clock.Status()
 	c := admin.Check{Name: "clock", OK: cs.Sane, Advisory: true, Detail: "system clock " + cs.Now.Format(time.RFC3339)}

@@ -225,3 +225,33 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	})
 }
+
+func TestServicesReadinessChecks(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.addReadyCheck("upstream", func(context.Context) error { return errors.New("ocs.example.com: connection refused") }, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	<-g.Ready()
+	defer func() { cancel(); <-done }()
+	h := g.Readiness(ctx)
+	if !h.OK {
+		t.Errorf("an advisory check failed readiness: %+v", h)
+	}
+	g.addReadyCheck("josp", func(context.Context) error { return errors.New("listener closed") }, false)
+	h = g.Readiness(ctx)
+	var names []string
+	for _, c := range h.Checks {
+		names = append(names, c.Name)
+	}
+	if h.OK || !strings.Contains(strings.Join(names, ","), "upstream,josp") {
+		t.Errorf("readiness %+v", h)
+	}
+}
