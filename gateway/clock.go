@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/admin"
@@ -103,6 +104,8 @@ type WallClock struct {
 	log    *slog.Logger
 	poll   time.Duration // WaitSane's polling interval
 
+	floorNs atomic.Int64 // floor, for Stamp's lock-free fast path
+
 	mu       sync.Mutex
 	kv       *store.KV
 	build    time.Time
@@ -126,6 +129,7 @@ func newWallClockAt(wall func() time.Time, mono func() time.Duration, synced fun
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &WallClock{wall: wall, mono: mono, synced: synced, maxAge: maxAge, log: log, poll: time.Second, build: build, floor: build}
+	c.floorNs.Store(build.UnixNano())
 	c.base = c.currentBase(wall(), mono())
 	c.sane = ClockSane(wall(), c.floor)
 	return c
@@ -151,6 +155,7 @@ func (c *WallClock) load(kv *store.KV) error {
 	c.state = st
 	if st.LastGood.After(c.floor) {
 		c.floor = st.LastGood
+		c.floorNs.Store(c.floor.UnixNano())
 	}
 	w, m := c.wall(), c.mono()
 	c.sane = ClockSane(w, c.floor)
@@ -205,10 +210,7 @@ func (c *WallClock) estimate(m time.Duration) time.Time {
 // Stamp returns the time to journal for a reading received at t (a
 // time.Now value): t itself when the clock is plausible, else the estimate.
 func (c *WallClock) Stamp(t time.Time) time.Time {
-	c.mu.Lock()
-	floor := c.floor
-	c.mu.Unlock()
-	if ClockSane(t, floor) {
+	if t.UnixNano() >= c.floorNs.Load() { // the ingest path: no lock
 		return t
 	}
 	return c.Now()
