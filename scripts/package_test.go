@@ -182,6 +182,24 @@ func TestDebianPackages(t *testing.T) {
 	os.WriteFile(check, []byte(strings.Replace(string(b), `"/etc/edgegate/profiles"`, `"`+filepath.Join(r, "etc/edgegate/profiles")+`"`, 1)), 0o644)
 	run(t, out, filepath.Join(r, "usr/bin/gatewayd"), "-check-config", check)
 
+	// systemd accepts the unit: every directive known, the commands there.
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		unit, _ := os.ReadFile(filepath.Join(r, "usr/lib/systemd/system/gatewayd.service"))
+		u := strings.NewReplacer("/usr/bin/gatewayd", filepath.Join(r, "usr/bin/gatewayd"),
+			"/usr/lib/edgegate/firstboot-stage", filepath.Join(r, "usr/lib/edgegate/firstboot-stage")).Replace(string(unit))
+		udir := t.TempDir()
+		os.WriteFile(filepath.Join(udir, "gatewayd.service"), []byte(u), 0o644)
+		if out, err := exec.Command(sa, "verify", filepath.Join(udir, "gatewayd.service")).CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		}
+		for _, d := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "User=edgegate", "SupplementaryGroups=dialout spi gpio",
+			"ProtectSystem=strict", "ReadWritePaths=/var/lib/edgegate", "NoNewPrivileges=yes", "PrivateTmp=yes", "CapabilityBoundingSet="} {
+			if !strings.Contains(u, "\n"+d) {
+				t.Errorf("the unit lacks %s", d)
+			}
+		}
+	}
+
 	// An edited configuration survives a reinstall (an upgrade).
 	edited := append(b, []byte("\n# edited by the installer\n")...)
 	os.WriteFile(conf, edited, 0o644)
