@@ -5,6 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 TOOLS     := $(CURDIR)/bin/tools
 STATICCHECK_VERSION := v0.6.1
+NFPM_VERSION := v2.43.0
 
 # Packages that do no I/O of their own (or only file I/O): their tests also run
 # under qemu-user on the ARM targets the gateway ships for.
@@ -12,7 +13,7 @@ PURE_PKGS := $(shell $(GO) list ./gateway/osp/... ./gateway/things/... ./gateway
 
 FUZZTIME  ?= 10s
 
-.PHONY: help build cross test test-race test-arm qemu steward-python-deps bench fuzz lint run clean
+.PHONY: help build cross test test-race test-arm qemu steward-python-deps chromium imagetools package bench fuzz lint run clean
 
 help:
 	@echo "make build   host binaries into bin/"
@@ -22,6 +23,7 @@ help:
 	@echo "make fuzz    a short bounded run of every fuzz target (FUZZTIME=$(FUZZTIME) each)"
 	@echo "make lint    gofmt, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make run     gatewayd on the embedded default configuration, data under ./var"
+	@echo "make package .deb packages for amd64, arm64 and armhf (ARMv6) into dist/ (nfpm $(NFPM_VERSION))"
 
 build:
 	@mkdir -p bin
@@ -36,7 +38,7 @@ cross:
 
 test: test-race test-arm
 
-test-race: steward-python-deps
+test-race: steward-python-deps chromium imagetools
 	$(GO) test -race -count=1 ./...
 
 # The pure packages cross-compiled and run under qemu-user: 32-bit ARMv6 (Pi
@@ -54,6 +56,16 @@ qemu:
 steward-python-deps:
 	@/usr/bin/python3 -c 'import websockets, zeroconf' 2>/dev/null || \
 		{ echo "installing python3-websockets python3-zeroconf"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-websockets python3-zeroconf; }
+# Headless Chromium for the status page's browser test (cmd/gatewayd).
+chromium:
+	@command -v chromium >/dev/null || \
+		{ echo "installing chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Disk image tools for scripts/image.sh and its test (partition tables, FAT
+# without a vfat mount).
+imagetools:
+	@command -v sfdisk >/dev/null && command -v mkfs.vfat >/dev/null && command -v mcopy >/dev/null || \
+		{ echo "installing fdisk dosfstools mtools"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fdisk dosfstools mtools; }
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
@@ -67,6 +79,14 @@ lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+
+# Debian packages for every board: armhf is built GOARM=6 so one package
+# runs on every Pi. See scripts/package.sh.
+package: $(TOOLS)/nfpm
+	NFPM=$(TOOLS)/nfpm GO=$(GO) scripts/package.sh -o dist amd64 arm64 armhf
+
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) GOFLAGS= $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

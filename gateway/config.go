@@ -50,6 +50,11 @@ type AdminConfig struct {
 	// inside the data directory. Default "gatewayd.sock"; "" turns the API
 	// off.
 	Socket string `toml:"socket"`
+	// HTTP is host:port of the status page, /metrics, /healthz and
+	// /readyz; "" (the default) turns it off. The shipped configurations
+	// say "127.0.0.1:8080". On a non-loopback address the page asks for
+	// the password set with `gatewayctl web password`.
+	HTTP string `toml:"http"`
 }
 
 // OSPConfig configures the OSP server and its links.
@@ -58,10 +63,13 @@ type OSPConfig struct {
 	Serial []SerialConfig `toml:"serial"`
 	DTLS   DTLSConfig     `toml:"dtls"`
 	LoRa   LoRaConfig     `toml:"lora"`
-	// HandshakeTimeout, CommandTimeout, ResendTimeout: see osp.ServerConfig.
+	// HandshakeTimeout is the fallback timer of a pending secure handshake
+	// step (0: the OSP server's default, 10s).
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
-	CommandTimeout   Duration `toml:"command_timeout"`
-	ResendTimeout    Duration `toml:"resend_timeout"`
+	// CommandTimeout bounds the wait for a COMMAND response (0: 30s).
+	CommandTimeout Duration `toml:"command_timeout"`
+	// ResendTimeout is the wait for the answer to a RESEND (0: 5s).
+	ResendTimeout Duration `toml:"resend_timeout"`
 	// PingInterval enables server PINGREQs after that much silence.
 	PingInterval Duration `toml:"ping_interval"`
 	// IdleTimeout closes sessions silent that long (0: never).
@@ -100,15 +108,21 @@ type LogConfig struct {
 
 // DeviceConfig provisions an OSP device at start (upserted into the store).
 type DeviceConfig struct {
+	// Type is the OSP DeviceType (1..65535) and Module its ModuleID.
 	Type   uint16 `toml:"type"`
 	Module uint32 `toml:"module"`
-	Name   string `toml:"name"`
-	Secure bool   `toml:"secure"`
+	// Name labels the device on the status page and in gatewayctl.
+	Name string `toml:"name"`
+	// Secure: sessions under AES-128 EAX with Key.
+	Secure bool `toml:"secure"`
 	// Key is the AES-128 key as 32 hex digits (secure devices only).
-	Key          string `toml:"key"`
-	TagLen       int    `toml:"tag_len"`
-	MaxMessageID uint8  `toml:"max_message_id"`
-	Profile      string `toml:"profile"`
+	Key string `toml:"key"`
+	// TagLen is the EAX tag length, 4..16 (0: 8).
+	TagLen int `toml:"tag_len"`
+	// MaxMessageID is the largest MessageID before it wraps (0: 255).
+	MaxMessageID uint8 `toml:"max_message_id"`
+	// Profile names the device profile decoding its payloads ("": raw).
+	Profile string `toml:"profile"`
 }
 
 // Duration is a time.Duration written as "10s" in the file.
@@ -167,6 +181,11 @@ func ParseConfig(r io.Reader) (Config, error) {
 func (c *Config) Validate() error {
 	bad := func(key string, val any, why string) error {
 		return fmt.Errorf("%w: %s = %v: %s", ErrConfig, key, val, why)
+	}
+	if h := c.Admin.HTTP; h != "" {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return bad("admin.http", fmt.Sprintf("%q", h), err.Error())
+		}
 	}
 	if n := c.Gateway.Name; len(n) > 63 || strings.ContainsAny(n, "\x00\r\n") {
 		return bad("gateway.name", fmt.Sprintf("%q", n), "must be at most 63 bytes on one line")

@@ -19,6 +19,8 @@ import (
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/josp"
+	"github.com/edgegate/edgegate/gateway/logring"
+	"github.com/edgegate/edgegate/gateway/metrics"
 	"github.com/edgegate/edgegate/gateway/oco"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/steward"
@@ -58,6 +60,17 @@ type Gateway struct {
 
 	steward                 *steward.Steward
 	stewardLn, stewardPlain net.Listener
+	httpLn                  net.Listener // the status page ([admin] http)
+
+	// The operator's view: metrics, recent errors, the wall clock's
+	// sanity, reading rates, packet and handshake counts, liveness.
+	metrics  *metrics.Exporter
+	errlog   *logring.Ring
+	clock    *WallClock
+	rates    *rateTracker
+	packets  packetCounts
+	hsCauses handshakeCauses
+	live     liveness
 
 	// services are started by Run after the links, each on its own
 	// goroutine, and stopped with Run's context.
@@ -95,6 +108,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log, errlog := withErrorRing(log)
+	exp := metrics.New()
+	clock := newWallClock(cfg.Store.MaxAge.Duration, log.With("subsystem", "clock"))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
 	}
@@ -111,11 +127,17 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		// while bounding a transaction to a few hundred kilobytes.
 		MaxBatch: 1024,
 		Logger:   log.With("subsystem", "store"),
+		// Retention by age runs on the wall clock held back after a
+		// forward step (see WallClock), so a time sync does not delete
+		// readings stamped before it for their misdated age.
+		Now:      clock.retentionNow,
+		OnCommit: newCommitObserver(exp),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, data: dataDir, log: log, db: db, ready: make(chan struct{}), started: time.Now()}
+	g := &Gateway{cfg: cfg, data: dataDir, log: log, db: db, ready: make(chan struct{}), started: time.Now(),
+		metrics: exp, errlog: errlog, clock: clock, rates: newRateTracker()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -123,6 +145,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		}
 	}()
 	if g.id, err = loadIdentity(db, cfg.Gateway.Name); err != nil {
+		return nil, err
+	}
+	if err := clock.load(db.KV(kvClock)); err != nil {
 		return nil, err
 	}
 	g.devices = newDeviceTable(profiles)
@@ -188,6 +213,9 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if err := g.openOCS(); err != nil {
 		return nil, err
 	}
+	if err := g.openOperator(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return g, nil
 }
@@ -205,6 +233,9 @@ func (g *Gateway) closeEarly() {
 	}
 	if g.adminLn != nil {
 		g.adminLn.Close()
+	}
+	if g.httpLn != nil {
+		g.httpLn.Close()
 	}
 	if g.dtls != nil {
 		g.dtls.Close()
@@ -266,12 +297,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	counted := g.packets.counting(g.srv)
 	if g.udp != nil {
-		start("osp udp", func(ctx context.Context) error { return g.udp.Run(ctx, g.srv) })
+		start("osp udp", func(ctx context.Context) error { return g.udp.Run(ctx, counted) })
 		g.log.Info("osp udp listening", "addr", g.udp.Addr().String())
 	}
 	for _, l := range g.links {
-		start(l.name, func(ctx context.Context) error { return l.run(ctx, g.srv) })
+		start(l.name, func(ctx context.Context) error { return l.run(ctx, counted) })
 		g.log.Info("osp link running", "link", l.name)
 	}
 	stopBoard := g.runBoard(ctx)
@@ -293,7 +325,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			g.board.lastRun.Store(time.Now().UnixNano())
+			now := time.Now()
+			g.board.lastRun.Store(now.UnixNano())
+			g.observeStore(now)
+			g.clock.check()
 			select {
 			case <-ctx.Done():
 				return nil
@@ -302,8 +337,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}
 	})
+	g.board.lastRun.Store(time.Now().UnixNano()) // healthy from the start, not from the first tick
+	g.live.running.Store(true)
 	close(g.ready)
 	<-ctx.Done()
+	g.live.running.Store(false)
 	g.srv.Close()
 	wg.Wait()
 	g.closeMDNS()

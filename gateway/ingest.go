@@ -14,7 +14,7 @@ import (
 // projector then applies it to the hub.
 func (g *Gateway) HandleData(r osp.Reading) {
 	rec := store.Reading{
-		Time: r.Received, Device: store.DeviceID{Type: r.Device.Type, Module: r.Device.Module},
+		Time: g.clock.Stamp(r.Received), Device: store.DeviceID{Type: r.Device.Type, Module: r.Device.Module},
 		SID: r.SID, MessageID: r.MessageID, DataType: r.DataType, Flags: uint8(r.Flags),
 		Payload: r.Payload, Authenticated: r.Authenticated,
 	}
@@ -35,6 +35,7 @@ func (g *Gateway) HandleData(r osp.Reading) {
 		if ack {
 			g.acks.push(ref)
 		}
+		g.rates.add(rec.Device)
 		g.proj.notify(seq)
 	})
 }
@@ -107,6 +108,7 @@ func (g *Gateway) HandleEvent(e osp.Event) {
 			_ = g.hub.SetPresent(tid, false)
 		}
 	case osp.EventHandshakeFailed:
+		g.hsCauses.count(e.Err)
 		g.log.Warn("osp handshake failed", append(attrs, "err", e.Err)...)
 	case osp.EventAuthFailed:
 		g.log.Debug("osp packet failed authentication", attrs...)

@@ -79,19 +79,26 @@ type DTLSConfig struct {
 // LoRaConfig configures the SX127x radio link ([osp.lora]). The radio's
 // wiring comes from [board].
 type LoRaConfig struct {
+	// Enabled turns the LoRa link on (it needs [board] lora_hat).
 	Enabled bool `toml:"enabled"`
 	// Region presets the radio; only "eu868" (the default) is defined:
 	// 868.1 MHz, SF7, 125 kHz, 4/5, sync word 0x12, 14 dBm, 1% duty cycle.
 	Region string `toml:"region"`
-	// Each non-zero value overrides the preset.
-	FrequencyMHz    float64  `toml:"frequency_mhz"`
-	SpreadingFactor int      `toml:"spreading_factor"`
-	BandwidthKHz    float64  `toml:"bandwidth_khz"`
-	CodingRate      int      `toml:"coding_rate"` // 5..8 for 4/5..4/8
-	SyncWord        int      `toml:"sync_word"`
-	TxPowerDBm      int      `toml:"tx_power_dbm"`
-	Preamble        int      `toml:"preamble"`
-	DutyCycle       *float64 `toml:"duty_cycle"` // a fraction; 0 turns the limit off
+	// FrequencyMHz, when non-zero, overrides the preset's frequency; each
+	// of the following does the same for its value.
+	FrequencyMHz float64 `toml:"frequency_mhz"`
+	// SpreadingFactor is 6..12.
+	SpreadingFactor int `toml:"spreading_factor"`
+	// BandwidthKHz is the channel bandwidth, e.g. 125.
+	BandwidthKHz float64 `toml:"bandwidth_khz"`
+	CodingRate   int     `toml:"coding_rate"` // 5..8 for 4/5..4/8
+	// SyncWord is the LoRa sync word (0x12: private networks).
+	SyncWord int `toml:"sync_word"`
+	// TxPowerDBm is the transmit power.
+	TxPowerDBm int `toml:"tx_power_dbm"`
+	// Preamble is the preamble length in symbols.
+	Preamble  int      `toml:"preamble"`
+	DutyCycle *float64 `toml:"duty_cycle"` // a fraction of airtime, e.g. 0.01; 0 turns the limit off
 }
 
 func (c LoRaConfig) driver() (lora.Config, error) {
@@ -187,7 +194,9 @@ func (g *Gateway) openLinks() error {
 		}
 		g.dtls = l
 		g.links = append(g.links, link{name: "dtls", run: func(ctx context.Context, h packetHandler) error {
-			return l.Run(ctx, identityGate{srv: g.srv, log: log})
+			// The gate's refusals are counted too: the counter wraps it,
+			// not the server behind it.
+			return l.Run(ctx, g.packets.counting(identityGate{srv: g.srv, log: log}))
 		}})
 	}
 	return nil

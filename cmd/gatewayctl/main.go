@@ -79,7 +79,15 @@ func main() {
 const usage = `usage: gatewayctl [-socket PATH] COMMAND [flags] [args]
 
 commands:
-  status                                   the gateway's state and counters
+  status                                   the gateway: identity, health, clock, links, store, services
+  overview --json                          everything the status page shows, as JSON
+  links                                    the OSP links and whether each is up
+  errors                                   recent warnings and errors from the gateway's log
+  health [--ready]                         liveness (or readiness) checks; exit status 1 when failing
+  rates                                    readings per 10 s over the last 10 minutes, per device
+  clock                                    the system clock as the gateway judges it
+  web password [--remove]                  set the status page's password (asked, or the first line of stdin)
+  completion bash|zsh                      a shell completion script
   devices list | show T:M | remove T:M     the device registry
   devices add --type T --module M [--secure [--key HEX]] [--tag-len N]
               [--max-message-id N] [--profile NAME] [--name NAME] [--ocs-id ID] [--replace]
@@ -110,6 +118,11 @@ type cli struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWith is run with stdin given (web password reads it).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gatewayctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -141,7 +154,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var err error
 	switch cmd + " " + sub {
 	case "status ":
-		err = x.status(ctx, rest)
+		err = x.statusAll(ctx, rest)
+	case "overview ":
+		err = x.overviewCmd(ctx, rest)
+	case "links ":
+		err = x.links(ctx, rest)
+	case "errors ":
+		err = x.errorsCmd(ctx, rest)
+	case "health ":
+		err = x.health(ctx, rest)
+	case "rates ":
+		err = x.rates(ctx, rest)
+	case "clock ":
+		err = x.clock(ctx, rest)
+	case "web ":
+		err = x.web(ctx, rest, stdin, stderr)
+	case "completion ":
+		err = completion(rest, stdout)
 	case "devices ", "devices list":
 		err = x.devicesList(ctx, rest)
 	case "devices show":
@@ -164,7 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = x.firmwareRemove(ctx, rest)
 	case "things ":
 		err = x.thingsCmd(ctx, rest)
-	case "pair ":
+	case "pair ", "pairing ":
 		err = x.pair(ctx, rest)
 	case "ports ":
 		err = x.ports(ctx, rest)
@@ -178,11 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd+" "+sub))
 	}
-	var ae *admin.Error
-	if errors.As(err, &ae) {
-		return errors.New(ae.Message)
-	}
-	return err
+	return helpful(err, *socket)
 }
 
 func envOr(key, def string) string {
@@ -241,30 +266,6 @@ func ago(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
 }
 
-func (x *cli) status(ctx context.Context, args []string) error {
-	if _, err := parse(x.flags("status"), args, 0, 0, "no arguments"); err != nil {
-		return err
-	}
-	st, err := x.c.Status(ctx)
-	if err != nil || x.asJSON {
-		return orJSON(x, st, err)
-	}
-	fmt.Fprintf(x.out, "version      %s, up %s\n", st.Version, time.Since(st.Started).Round(time.Second))
-	fmt.Fprintf(x.out, "devices      %d, %d sessions\n", st.Devices, st.Sessions)
-	fmt.Fprintf(x.out, "journal      %d readings (seq %d..%d)\n", st.Journal.Count, st.Journal.FirstSeq, st.Journal.LastSeq)
-	fmt.Fprintf(x.out, "store        %d appends, %d commits, %d fsyncs, %d evicted by age, %d by size\n",
-		st.Store.Appends, st.Store.Commits, st.Store.Fsyncs, st.Store.EvictedByAge, st.Store.EvictedBySize)
-	fmt.Fprintf(x.out, "things       %d, projected to seq %d, %d undecoded\n", st.Things.Count, st.Things.Projected, st.Things.Undecoded)
-	fmt.Fprintf(x.out, "board        %s (pairing window %s)\n", st.Board, map[bool]string{true: "open", false: "closed"}[st.Pairing])
-	if sw, ok := st.Steward.(map[string]any); ok {
-		fmt.Fprintf(x.out, "steward      %v connections, %v of %v things attached, %v clients\n", sw["connections"], sw["attached"], sw["things"], sw["clients"])
-	}
-	for name := range st.Links {
-		fmt.Fprintf(x.out, "link         %s\n", name)
-	}
-	return nil
-}
-
 func orJSON(x *cli, v any, err error) error {
 	if err != nil {
 		return err
@@ -276,13 +277,24 @@ func (x *cli) devicesList(ctx context.Context, args []string) error {
 	if _, err := parse(x.flags("devices list"), args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
-	list, err := x.c.Devices(ctx)
-	if err != nil || x.asJSON {
+	if x.asJSON {
+		list, err := x.c.Devices(ctx)
 		return orJSON(x, list, err)
 	}
-	x.table("DEVICE\tNAME\tSECURE\tPROFILE\tCONNECTED\tOCS ID", func(w io.Writer) {
-		for _, d := range list {
-			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%v\t%s\n", d.ID, dash(d.Name), d.Secure, dash(d.Profile), d.Connected, d.OCSDeviceID)
+	ov, err := x.overview(ctx)
+	if err != nil {
+		return err
+	}
+	x.table("DEVICE\tNAME\tSECURE\tPROFILE\tCONNECTED\tLAST READING\tVALUES\tOCS ID", func(w io.Writer) {
+		for _, d := range ov.Devices {
+			var vals []string
+			for _, p := range d.Properties {
+				if !p.Value.IsZero() {
+					vals = append(vals, strings.TrimSpace(p.Name+"="+p.Value.String()+" "+p.Unit))
+				}
+			}
+			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%v\t%s\t%s\t%s\n", d.ID, dash(d.Name), d.Secure, dash(d.Profile), d.Connected,
+				ago(d.LastSeen), dash(strings.Join(vals, ", ")), d.OCSDeviceID)
 		}
 	})
 	return nil

@@ -3,11 +3,18 @@
 //
 // Usage:
 //
-//	gatewayd [-config FILE] [-data DIR]
+//	gatewayd [-config FILE] [-data DIR] [-firstboot PATH]
+//	gatewayd -check-config FILE
 //
 // Without -config it runs on its embedded default configuration (every
 // listener on loopback). SIGTERM and SIGINT stop it cleanly: sessions are
 // terminated, in-flight commits finish, and it exits 0.
+//
+// -firstboot imports an installer's first-boot file (edgegate.toml) once
+// into the data directory before starting. -check-config validates a
+// configuration file (syntax, values, device profiles) and exits. Under
+// systemd (Type=notify) it reports READY, STOPPING and, while its loops are
+// healthy, WATCHDOG.
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/edgegate/edgegate/gateway"
@@ -44,6 +52,8 @@ func run(args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration file (TOML); the embedded default when empty")
 	dataDir := fs.String("data", "/var/lib/edgegate", "data directory (the bbolt database)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	checkConfig := fs.String("check-config", "", "validate this configuration file and exit (status 0: valid)")
+	firstBoot := fs.String("firstboot", "", "import this installer's first-boot file (edgegate.toml) once, then start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,22 +61,36 @@ func run(args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "gatewayd", version)
 		return nil
 	}
-	src := io.Reader(bytes.NewReader(defaultConfig))
-	name := "(embedded default)"
+	if *checkConfig != "" {
+		return check(*checkConfig, stderr)
+	}
+	text, name := defaultConfig, "(embedded default)"
 	if *configPath != "" {
-		f, err := os.Open(*configPath)
+		b, err := os.ReadFile(*configPath)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		src, name = f, *configPath
+		text, name = b, *configPath
 	}
-	cfg, err := gateway.ParseConfig(src)
+	// The configuration's log settings apply from the start; the first-boot
+	// import is logged with them.
+	cfg, err := gateway.ParseConfig(bytes.NewReader(text))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	cfg.Version = version
 	log := newLogger(cfg.Log, stderr)
+	if *firstBoot != "" {
+		if _, err := gateway.ImportFirstBoot(*firstBoot, *dataDir, log); err != nil {
+			log.Error("first-boot file not imported; starting without it", "err", err)
+		}
+	}
+	if text, err = gateway.WithFirstBoot(text, *dataDir, log); err != nil {
+		return err
+	}
+	if cfg, err = gateway.ParseConfig(bytes.NewReader(text)); err != nil {
+		return fmt.Errorf("%s with %s: %w", name, filepath.Join(*dataDir, gateway.FirstBootOverlay), err)
+	}
+	cfg.Version = version
 	log.Info("starting", "version", version, "config", name, "data", *dataDir)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -75,9 +99,36 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := g.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	done := make(chan struct{})
+	notified := make(chan struct{})
+	go func() {
+		defer close(notified)
+		newNotifier(log).run(ctx, g, done)
+	}()
+	err = g.Run(ctx)
+	close(done)
+	<-notified
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	return nil
+}
+
+// check validates a configuration file without starting anything.
+func check(path string, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cfg, err := gateway.ParseConfig(f)
+	if err == nil {
+		err = gateway.CheckConfig(cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(out, "%s: valid\n", path)
 	return nil
 }
 

@@ -85,16 +85,6 @@ func (p *ocsdProc) stop(t *testing.T) {
 	}
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // upstreamSetup prepares an ocsd and a gatewayd that forwards to it over
 // mutual TLS: the gateway's client key pair is made ahead (the gateway
 // loads it), so ocsd can trust it from its first start; an owner key pair
