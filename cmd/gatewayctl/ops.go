@@ -83,7 +83,8 @@ func (x *cli) statusAll(ctx context.Context, args []string) error {
 }
 
 // section renders a service's part of the status on one line: its scalar
-// values, nested keys dotted, lists by their length.
+// values that are not zero, nested keys dotted, lists by their length
+// (`--json` has everything).
 func section(v any) string {
 	var parts []string
 	var walk func(prefix string, v any)
@@ -105,16 +106,33 @@ func section(v any) string {
 		case []any:
 			parts = append(parts, fmt.Sprintf("%s=[%d]", prefix, len(t)))
 		case string:
+			if t == "" {
+				return
+			}
 			if ts, err := time.Parse(time.RFC3339Nano, t); err == nil {
-				parts = append(parts, prefix+"="+ago(ts))
+				if !ts.IsZero() {
+					parts = append(parts, prefix+"="+ago(ts))
+				}
 			} else {
 				parts = append(parts, prefix+"="+t)
 			}
+		case float64:
+			if t != 0 {
+				parts = append(parts, fmt.Sprintf("%s=%v", prefix, t))
+			}
+		case bool:
+			if t {
+				parts = append(parts, prefix+"=true")
+			}
+		case nil:
 		default:
 			parts = append(parts, fmt.Sprintf("%s=%v", prefix, t))
 		}
 	}
 	walk("", v)
+	if len(parts) == 0 {
+		return "idle"
+	}
 	return strings.Join(parts, " ")
 }
 

@@ -86,7 +86,7 @@ func TestPairThingsPerformRevoke(t *testing.T) {
 	if _, err := ctl(t, sock, "things", "perform", "native:lamp-udn"); err == nil {
 		t.Error("perform without an action accepted")
 	}
-	if out := mustCtl(t, sock, "status"); !strings.Contains(out, "steward      1 connections, 1 of 1 things attached, 1 clients") {
+	if out := mustCtl(t, sock, "status"); !strings.Contains(out, "steward      ") || !strings.Contains(out, " attached=1 clients=1 connections=1 ") {
 		t.Errorf("status: %s", out)
 	}
 	if out := mustCtl(t, sock, "pair", "revoke", "lamp-1"); !strings.Contains(out, "revoked the pairing of lamp-1") {
