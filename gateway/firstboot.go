@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/edgegate/edgegate/gateway/ocs"
 	"github.com/edgegate/edgegate/gateway/statuspage"
 )
 
@@ -40,10 +41,16 @@ import (
 type FirstBoot struct {
 	// Name is the gateway's name ([gateway] name).
 	Name string `toml:"name"`
-	// OCSURL is the upstream OCS's base URL.
+	// OCSURL is the upstream OCS's base URL ([upstream] url); OCSPin is
+	// the SHA-256 fingerprint of its certificate ([upstream] server_pins),
+	// needed with an https URL.
 	OCSURL string `toml:"ocs_url"`
-	// OCOServer is the OCO management server's URL.
+	OCSPin string `toml:"ocs_pin"`
+	// OCOServer is the OCO management server's agent API URL
+	// ([oco] url; it turns the agent on); OCOKey is the server's agent
+	// registration key ([oco] registration_key), redacted in logs.
 	OCOServer string `toml:"oco_server"`
+	OCOKey    string `toml:"oco_registration_key"`
 	// LoRaRegion turns the LoRa link on in that region ([osp.lora]
 	// region); LoRaHAT names the radio's HAT ([board] lora_hat).
 	LoRaRegion string `toml:"lora_region"`
@@ -61,8 +68,12 @@ func (f FirstBoot) String() string {
 	if f.Password != "" {
 		pw = "[redacted]"
 	}
-	return fmt.Sprintf("{name:%q ocs_url:%q oco_server:%q lora_region:%q lora_hat:%q status_page:%q password:%s}",
-		f.Name, f.OCSURL, f.OCOServer, f.LoRaRegion, f.LoRaHAT, f.StatusPage, pw)
+	key := ""
+	if f.OCOKey != "" {
+		key = "[redacted]"
+	}
+	return fmt.Sprintf("{name:%q ocs_url:%q ocs_pin:%q oco_server:%q oco_registration_key:%s lora_region:%q lora_hat:%q status_page:%q password:%s}",
+		f.Name, f.OCSURL, f.OCSPin, f.OCOServer, key, f.LoRaRegion, f.LoRaHAT, f.StatusPage, pw)
 }
 
 // LogValue redacts the password in logs.
@@ -76,8 +87,16 @@ var firstBootKeys = []struct {
 	value func(FirstBoot) any
 }{
 	{"name", []string{"gateway", "name"}, func(f FirstBoot) any { return f.Name }},
-	{"ocs_url", []string{"ocs", "url"}, func(f FirstBoot) any { return f.OCSURL }},
-	{"oco_server", []string{"oco", "server"}, func(f FirstBoot) any { return f.OCOServer }},
+	{"ocs_url", []string{"upstream", "url"}, func(f FirstBoot) any { return f.OCSURL }},
+	{"ocs_pin", []string{"upstream", "server_pins"}, func(f FirstBoot) any {
+		if f.OCSPin == "" {
+			return nil
+		}
+		return []string{f.OCSPin}
+	}},
+	{"oco_server", []string{"oco", "url"}, func(f FirstBoot) any { return f.OCOServer }},
+	{"oco_server", []string{"oco", "enabled"}, func(f FirstBoot) any { return f.OCOServer != "" }},
+	{"oco_registration_key", []string{"oco", "registration_key"}, func(f FirstBoot) any { return f.OCOKey }},
 	{"lora_region", []string{"osp", "lora", "region"}, func(f FirstBoot) any { return f.LoRaRegion }},
 	{"lora_region", []string{"osp", "lora", "enabled"}, func(f FirstBoot) any { return f.LoRaRegion != "" }},
 	{"lora_hat", []string{"board", "lora_hat"}, func(f FirstBoot) any { return f.LoRaHAT }},
@@ -102,7 +121,7 @@ func ParseFirstBoot(b []byte) (FirstBoot, error) {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return f, fmt.Errorf("%w: first-boot file: unknown key %s (known: name, ocs_url, oco_server, lora_region, lora_hat, status_page, password)",
+		return f, fmt.Errorf("%w: first-boot file: unknown key %s (known: name, ocs_url, ocs_pin, oco_server, oco_registration_key, lora_region, lora_hat, status_page, password)",
 			ErrConfig, strings.Join(keys, ", "))
 	}
 	bad := func(key, why string) error { return fmt.Errorf("%w: first-boot file: %s: %s", ErrConfig, key, why) }
@@ -114,9 +133,20 @@ func ParseFirstBoot(b []byte) (FirstBoot, error) {
 			continue
 		}
 		p, err := url.Parse(u.val)
-		if err != nil || p.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, p.Scheme) {
-			return f, bad(u.key, fmt.Sprintf("%q is not an http(s) or ws(s) URL with a host", u.val))
+		if err != nil || p.Host == "" || !slices.Contains([]string{"http", "https"}, p.Scheme) {
+			return f, bad(u.key, fmt.Sprintf("%q is not an http(s) URL with a host", u.val))
 		}
+	}
+	if strings.HasPrefix(f.OCSURL, "https:") && f.OCSPin == "" {
+		return f, bad("ocs_url", "an https OCS needs ocs_pin, the SHA-256 fingerprint of its certificate")
+	}
+	if f.OCSPin != "" {
+		if _, err := ocs.ParsePin(f.OCSPin); err != nil {
+			return f, bad("ocs_pin", err.Error())
+		}
+	}
+	if f.OCOKey != "" && f.OCOServer == "" {
+		return f, bad("oco_registration_key", "given without oco_server")
 	}
 	if f.LoRaRegion != "" {
 		if _, err := (LoRaConfig{Region: f.LoRaRegion}).driver(); err != nil {
@@ -182,7 +212,7 @@ func ImportFirstBoot(path, dataDir string, log *slog.Logger) (bool, error) {
 	tree := map[string]any{}
 	for _, k := range firstBootKeys {
 		v := k.value(f)
-		if v == "" || v == false {
+		if v == nil || v == "" || v == false {
 			continue
 		}
 		m := tree

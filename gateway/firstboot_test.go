@@ -13,7 +13,9 @@ import (
 const installerFile = `# written by the installer
 name = "barn-7"
 ocs_url = "https://ocs.example.com/api"
-oco_server = "wss://oco.example.com/agent"
+ocs_pin = "abababababababababababababababababababababababababababababababab"
+oco_server = "https://oco.example.com/api-agent.php"
+oco_registration_key = "agent registration 7"
 lora_region = "eu868"
 lora_hat = "adafruit-rfm9x-bonnet"
 status_page = "0.0.0.0:80"
@@ -25,13 +27,15 @@ func TestParseFirstBoot(t *testing.T) {
 	if err != nil || f.Name != "barn-7" || f.LoRaRegion != "eu868" || f.Password != "installer secret 42" {
 		t.Fatalf("%+v %v", f, err)
 	}
-	if s := f.String(); strings.Contains(s, "secret") {
+	if s := f.String(); strings.Contains(s, "secret") || strings.Contains(s, "registration 7") {
 		t.Errorf("String shows the password: %s", s)
 	}
 	for _, tc := range []struct{ in, want string }{
 		{`nmae = "x"`, "unknown key nmae"},
 		{`ocs_url = "ocs.example.com"`, "ocs_url"},
 		{`oco_server = "ftp://x"`, "oco_server"},
+		{`ocs_url = "https://ocs.example.com/"`, "ocs_pin"},
+		{"ocs_url = \"https://x/\"\nocs_pin = \"zz\"", "ocs_pin"},
 		{`lora_region = "us915"`, "lora_region"},
 		{`password = "short"`, "password"},
 		{`status_page = "0.0.0.0:80"`, "needs a password"},
@@ -119,10 +123,12 @@ func TestFirstBootImportedOnce(t *testing.T) {
 	if cfg.OSP.UDP.Listen != "127.0.0.1:4700" || cfg.Admin.Socket != "gatewayd.sock" {
 		t.Errorf("the configuration file's other values were lost: %+v %+v", cfg.OSP.UDP, cfg.Admin)
 	}
-	// This build has no [ocs] or [oco] section yet: those values wait,
-	// with a warning, instead of failing the start.
-	if !knownKey([]string{"ocs", "url"}, "x") && !strings.Contains(logs.String(), "key=ocs.url") {
-		t.Errorf("no warning for ocs.url:\n%s", logs.String())
+	if cfg.Upstream.URL != "https://ocs.example.com/api" || len(cfg.Upstream.ServerPins) != 1 ||
+		cfg.OCO.URL != "https://oco.example.com/api-agent.php" || !cfg.OCO.Enabled || cfg.OCO.RegistrationKey.IsZero() {
+		t.Errorf("merged upstream %+v, oco %+v", cfg.Upstream, cfg.OCO)
+	}
+	if strings.Contains(logs.String(), "registration 7") {
+		t.Errorf("the registration key was logged:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "key=admin.http") {
 		t.Errorf("replacing the file's admin.http is not logged:\n%s", logs.String())

@@ -207,9 +207,23 @@ func (g *Gateway) openOCS() error {
 		return fmt.Errorf("gateway: upstream: %w", err)
 	}
 	g.ocs = up
-	g.addService("ocs forwarder", up.fwd.Run, nil)
+	// TLS to a remote OCS needs a plausible clock (a board without an RTC
+	// boots in 1970, before every certificate); the bundled one pins its
+	// certificate, whose dates are wide.
+	saneFirst := func(run func(ctx context.Context) error) func(ctx context.Context) error {
+		if up.bundled {
+			return run
+		}
+		return func(ctx context.Context) error {
+			if err := g.clock.WaitSane(ctx, "upstream TLS"); err != nil {
+				return nil // stopped while waiting
+			}
+			return run(ctx)
+		}
+	}
+	g.addService("ocs forwarder", saneFirst(up.fwd.Run), nil)
 	g.addService("ocs native things", func(ctx context.Context) error { return up.fwd.RunNative(ctx, g.hub) }, nil)
-	g.addService("ocs puller", up.pull.Run, up.client.Close)
+	g.addService("ocs puller", saneFirst(up.pull.Run), up.client.Close)
 	if g.adminSrv != nil {
 		g.adminSrv.HandleJSON("GET /v1/upstream/status", func(r *http.Request) (any, error) { return up.status() })
 		g.adminSrv.HandleJSON("POST /v1/upstream/deadletters/requeue", func(r *http.Request) (any, error) {
@@ -376,10 +390,19 @@ func (g *Gateway) upstreamStats() any {
 	if g.ocs == nil {
 		return nil
 	}
+	f := g.ocs.fwd.Stats()
+	var oldest time.Time
+	if f.OldestAgeSeconds > 0 {
+		oldest = time.Now().Add(-time.Duration(f.OldestAgeSeconds) * time.Second)
+	}
+	// QueueDepth and Oldest on top are what the status page shows large.
 	return struct {
-		Forwarder ocs.Stats       `json:"forwarder"`
-		Puller    ocs.PullerStats `json:"puller"`
-	}{g.ocs.fwd.Stats(), g.ocs.pull.Stats()}
+		QueueDepth uint64          `json:"queueDepth"`
+		Oldest     time.Time       `json:"oldest,omitzero"`
+		Errors     uint64          `json:"errors"`
+		Forwarder  ocs.Stats       `json:"forwarder"`
+		Puller     ocs.PullerStats `json:"puller"`
+	}{f.QueueDepth, oldest, f.Errors, f, g.ocs.pull.Stats()}
 }
 
 // reportSessionFailure hands the session failures the owner should see to

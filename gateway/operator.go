@@ -43,6 +43,7 @@ func withErrorRing(log *slog.Logger) (*slog.Logger, *logring.Ring) {
 // listener ([admin] http).
 func (g *Gateway) openOperator() error {
 	g.registerMetrics()
+	g.observeServices()
 	if err := g.importFirstBootPassword(); err != nil {
 		return err
 	}

@@ -5,8 +5,8 @@
 # gateway imports the file once (see docs/install.md).
 #
 #   sudo scripts/image.sh -i raspios-lite-arm64.img[.xz] -p edgegate_VERSION_arm64.deb [-o gateway.img]
-#        [--firstboot FILE | --name NAME --ocs-url URL --oco-server URL --lora-region REGION
-#         --lora-hat HAT --status-page HOST:PORT --password PASSWORD]
+#        [--firstboot FILE | --name NAME --ocs-url URL --ocs-pin SHA256 --oco-server URL
+#         --oco-key KEY --lora-region REGION --lora-hat HAT --status-page HOST:PORT --password PASSWORD]
 #
 # It needs root (losetup, mount), sfdisk, mtools (the FAT boot partition is
 # written with mcopy, no vfat mount needed) and dpkg: the package is
@@ -19,7 +19,7 @@ die() { echo "image.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 image= pkg= out= fbfile=
-name= ocs= oco= region= hat= page= password=
+name= ocs= ocspin= oco= ocokey= region= hat= page= password=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-i) image=$2; shift 2 ;;
@@ -28,7 +28,9 @@ while [ $# -gt 0 ]; do
 	--firstboot) fbfile=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	--ocs-url) ocs=$2; shift 2 ;;
+	--ocs-pin) ocspin=$2; shift 2 ;;
 	--oco-server) oco=$2; shift 2 ;;
+	--oco-key) ocokey=$2; shift 2 ;;
 	--lora-region) region=$2; shift 2 ;;
 	--lora-hat) hat=$2; shift 2 ;;
 	--status-page) page=$2; shift 2 ;;
@@ -94,7 +96,9 @@ else
 		echo "# see /usr/share/doc/edgegate/edgegate.toml.example for every key."
 		[ -z "$name" ] || echo "name = \"$(q "$name")\""
 		[ -z "$ocs" ] || echo "ocs_url = \"$(q "$ocs")\""
+		[ -z "$ocspin" ] || echo "ocs_pin = \"$(q "$ocspin")\""
 		[ -z "$oco" ] || echo "oco_server = \"$(q "$oco")\""
+		[ -z "$ocokey" ] || echo "oco_registration_key = \"$(q "$ocokey")\""
 		[ -z "$region" ] || echo "lora_region = \"$(q "$region")\""
 		[ -z "$hat" ] || echo "lora_hat = \"$(q "$hat")\""
 		[ -z "$page" ] || echo "status_page = \"$(q "$page")\""

@@ -405,9 +405,9 @@ func ptr[T any](v T) *T { return &v }
 type Stats struct {
 	// Cursor is the last journal sequence the OCS confirmed; LastSeq the
 	// journal's last; QueueDepth their difference.
-	Cursor     uint64 `json:"cursor"`
-	LastSeq    uint64 `json:"lastSeq"`
-	QueueDepth uint64 `json:"queueDepth"`
+	Cursor     uint64 `json:"cursor" metric:"gauge"`
+	LastSeq    uint64 `json:"lastSeq" metric:"gauge"`
+	QueueDepth uint64 `json:"queueDepth" metric:"gauge"`
 	// OldestAgeSeconds is the age of the oldest reading not yet
 	// forwarded (0 when none waits).
 	OldestAgeSeconds int64 `json:"oldestAgeSeconds"`
@@ -421,7 +421,7 @@ type Stats struct {
 	Retries uint64 `json:"retries"`
 	// DeadLetters is the number of parked posts now; Parked counts the
 	// messages parked since start.
-	DeadLetters uint64 `json:"deadLetters"`
+	DeadLetters uint64 `json:"deadLetters" metric:"gauge"`
 	Parked      uint64 `json:"parked"`
 	// Lost counts readings the store's size cap evicted before they were
 	// forwarded.
