@@ -88,7 +88,7 @@ func TestImageScript(t *testing.T) {
 	img := syntheticImage(t, dir, "amd64")
 	out := filepath.Join(dir, "gateway.img")
 	b, err := exec.Command(filepath.Join(root, "scripts/image.sh"), "-i", img, "-p", deb, "-o", out,
-		"--name", "barn-7", "--ocs-url", "https://ocs.example.com/", "--lora-region", "eu868",
+		"--name", "barn-7", "--ocs-url", "https://ocs.example.com/", "--ocs-pin", "abababababababababababababababababababababababababababababababab", "--lora-region", "eu868",
 		"--status-page", "0.0.0.0:80", "--password", `say "hi" to the goats`).CombinedOutput()
 	if err != nil {
 		t.Fatalf("image.sh: %v\n%s", err, b)
