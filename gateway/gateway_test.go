@@ -30,20 +30,35 @@ type rig struct {
 	stop func()
 }
 
-func startGateway(t *testing.T, dir, extra string) *rig {
-	t.Helper()
-	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[osp]\ncommand_timeout = \"3s\"\n" + extra))
+// newGateway opens a gateway on the configuration text with its data in
+// dir; running it is the caller's.
+func newGateway(tb testing.TB, dir, config string) *Gateway {
+	tb.Helper()
+	cfg, err := ParseConfig(strings.NewReader(config))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	g, err := New(cfg, dir, nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return g
+}
+
+// runGateway runs g and returns once it is ready, with Run's context and a
+// stop that ends Run and returns its error.
+func runGateway(g *Gateway) (context.Context, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	<-g.Ready()
+	return ctx, func() error { cancel(); return <-done }
+}
+
+func startGateway(t *testing.T, dir, extra string) *rig {
+	t.Helper()
+	g := newGateway(t, dir, "[osp.udp]\nlisten = \"127.0.0.1:0\"\n[osp]\ncommand_timeout = \"3s\"\n"+extra)
+	_, stopRun := runGateway(g)
 	r := &rig{t: t, dir: dir, g: g, api: admin.NewClient(g.AdminSocket())}
 	stopped := false
 	r.stop = func() {
@@ -52,8 +67,7 @@ func startGateway(t *testing.T, dir, extra string) *rig {
 		}
 		stopped = true
 		r.api.Close()
-		cancel()
-		if err := <-done; err != nil {
+		if err := stopRun(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}

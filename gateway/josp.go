@@ -203,20 +203,6 @@ func (g *Gateway) jospRanges(thingID, name string) (josp.Range, bool) {
 	return josp.Range{}, false
 }
 
-// jospPermBody is the body of the permission endpoints.
-type jospPermBody struct {
-	SrvID string        `json:"srvId"`
-	UsrID string        `json:"usrId"`
-	Type  wire.PermType `json:"type"`
-	Conn  wire.ConnType `json:"conn"`
-}
-
-// JOSPObject is the answer of GET /v1/josp/objects/{id}.
-type JOSPObject struct {
-	josp.ObjectInfo
-	Perms []wire.Perm `json:"perms"`
-}
-
 // jospError maps the endpoint's errors to the admin API's.
 func jospError(err error) error {
 	switch {
@@ -248,7 +234,7 @@ func (g *Gateway) jospAdmin() {
 			return nil, jospError(err)
 		}
 		perms, err := ep.Perms(o.ObjID)
-		return JOSPObject{ObjectInfo: o, Perms: perms}, jospError(err)
+		return admin.JOSPObjectDetail{JOSPObject: o, Perms: perms}, jospError(err)
 	})
 	s.HandleJSON("GET /v1/josp/services", func(*http.Request) (any, error) {
 		return nonNil(ep.Services()), nil
@@ -258,7 +244,7 @@ func (g *Gateway) jospAdmin() {
 		return p, jospError(err)
 	})
 	s.HandleJSON("POST /v1/josp/objects/{id}/perms", func(r *http.Request) (any, error) {
-		var b jospPermBody
+		var b admin.JOSPPermRequest
 		if err := admin.DecodeJSON(r, &b); err != nil {
 			return nil, err
 		}
@@ -266,7 +252,7 @@ func (g *Gateway) jospAdmin() {
 		return p, jospError(err)
 	})
 	s.HandleJSON("PUT /v1/josp/objects/{id}/perms/{perm}", func(r *http.Request) (any, error) {
-		var b jospPermBody
+		var b admin.JOSPPermRequest
 		if err := admin.DecodeJSON(r, &b); err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/certs"
+	"github.com/edgegate/edgegate/gateway/httpserve"
 	"github.com/edgegate/edgegate/gateway/ocs"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -316,19 +317,8 @@ func (g *Gateway) openBundledOCS(b BundledOCSConfig, client tls.Certificate, log
 	}
 	g.addService("ocs bundled", func(ctx context.Context) error {
 		defer st.Close()
-		errc := make(chan error, 1)
-		go func() { errc <- hs.ServeTLS(ln, "", "") }()
 		log.Info("bundled OCS listening", "addr", ln.Addr().String(), "server_cert_sha256", certs.SHA256(srvCert.Certificate[0]))
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-		<-errc
-		return nil
+		return httpserve.Serve(ctx, hs, ln)
 	}, func() {
 		ln.Close()
 		st.Close()

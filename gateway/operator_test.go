@@ -199,19 +199,9 @@ func BenchmarkPacketCounting(b *testing.B) {
 // BenchmarkScrape measures one /metrics rendering of a running gateway
 // against one admin status (the baseline: what gatewayctl status costs).
 func BenchmarkScrape(b *testing.B) {
-	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(cfg, b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	<-g.Ready()
-	defer func() { cancel(); <-done }()
+	g := newGateway(b, b.TempDir(), "[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n")
+	ctx, stop := runGateway(g)
+	defer stop()
 	b.Run("status", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := (backend{g}).Status(ctx); err != nil {
@@ -227,20 +217,10 @@ func BenchmarkScrape(b *testing.B) {
 }
 
 func TestServicesReadinessChecks(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, t.TempDir(), "[osp.udp]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = \"\"\n")
 	g.addReadyCheck("upstream", func(context.Context) error { return errors.New("ocs.example.com: connection refused") }, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	<-g.Ready()
-	defer func() { cancel(); <-done }()
+	ctx, stop := runGateway(g)
+	defer stop()
 	h := g.Readiness(ctx)
 	if !h.OK {
 		t.Errorf("an advisory check failed readiness: %+v", h)

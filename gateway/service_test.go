@@ -13,14 +13,8 @@ import (
 // gateway is ready, is stopped by Run's context, and that a failing service
 // stops the gateway with its error.
 func TestServicesRunAndStop(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const config = "[osp.udp]\nlisten = \"127.0.0.1:0\"\n"
+	g := newGateway(t, t.TempDir(), config)
 	running, stopped := make(chan struct{}), make(chan struct{})
 	g.addService("test", func(ctx context.Context) error {
 		close(running)
@@ -42,10 +36,7 @@ func TestServicesRunAndStop(t *testing.T) {
 		t.Fatal("Run returned before the service stopped")
 	}
 
-	g, err = New(cfg, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g = newGateway(t, t.TempDir(), config)
 	errBoom := errors.New("boom")
 	g.addService("failing", func(context.Context) error { return errBoom }, nil)
 	select {
@@ -61,14 +52,7 @@ func TestServicesRunAndStop(t *testing.T) {
 // TestServiceClosedWhenNewFails checks that New releases a service's
 // resources when it fails after the service was added.
 func TestServiceClosedWhenNewFails(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader("[osp.udp]\nlisten = \"127.0.0.1:0\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, t.TempDir(), "[osp.udp]\nlisten = \"127.0.0.1:0\"\n")
 	closed := false
 	g.addService("x", func(context.Context) error { return nil }, func() { closed = true })
 	g.closeEarly()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 	"github.com/edgegate/edgegate/gateway/ocs"
 )
 
@@ -15,7 +16,7 @@ import (
 // counters are exported as metrics, that the upstream is a readiness check
 // and that the upstream's queue is on top of its status section.
 func TestServicesObserved(t *testing.T) {
-	lockStewardMDNS(t)
+	mdnstest.LockInstance(t, "steward")
 	r := startGateway(t, t.TempDir(), stewardConfig+`
 [josp]
 enabled = true

@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/edgegate/edgegate/gateway/mdns"
+	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 	"github.com/edgegate/edgegate/gateway/pairing"
 	"github.com/edgegate/edgegate/gateway/things"
 )
@@ -211,7 +212,7 @@ func answerTasks(p *wsPeer, simple bool, got chan<- map[string]any) {
 }
 
 func TestStewardNativeEndToEnd(t *testing.T) {
-	lockStewardMDNS(t)
+	mdnstest.LockInstance(t, "steward")
 	r := startGateway(t, t.TempDir(), stewardConfig)
 	ctx := context.Background()
 	e := discoverSteward(t, r.g)
@@ -344,7 +345,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 }
 
 func TestStewardSimpleEndToEnd(t *testing.T) {
-	lockStewardMDNS(t)
+	mdnstest.LockInstance(t, "steward")
 	r := startGateway(t, t.TempDir(), stewardConfig+"plain_listen = \"127.0.0.1:0\"\n")
 	ctx := context.Background()
 	e := discoverSteward(t, r.g)

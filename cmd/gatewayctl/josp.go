@@ -13,41 +13,6 @@ import (
 	"github.com/edgegate/edgegate/gateway/josp/wire"
 )
 
-// jospObject is a JOSP object as the admin API shows it.
-type jospObject struct {
-	ThingID         string      `json:"thingId"`
-	ObjID           string      `json:"objId"`
-	Name            string      `json:"name"`
-	OwnerID         string      `json:"ownerId"`
-	Instance        string      `json:"instance"`
-	Addr            string      `json:"addr"`
-	CertSharingAddr string      `json:"certSharingAddr,omitempty"`
-	TLS             bool        `json:"tls"`
-	Services        int         `json:"services"`
-	Pillars         []string    `json:"pillars"`
-	Skipped         []string    `json:"skipped,omitempty"`
-	Perms           []wire.Perm `json:"perms,omitempty"`
-}
-
-// jospService is a connected JOSP service.
-type jospService struct {
-	ThingID   string        `json:"thingId"`
-	ObjID     string        `json:"objId"`
-	FullSrvID string        `json:"fullSrvId"`
-	Remote    string        `json:"remote"`
-	TLS       bool          `json:"tls"`
-	Since     time.Time     `json:"since"`
-	Perm      wire.PermType `json:"perm"`
-}
-
-// jospPerm is the body of a permission request.
-type jospPerm struct {
-	SrvID string        `json:"srvId"`
-	UsrID string        `json:"usrId"`
-	Type  wire.PermType `json:"type"`
-	Conn  wire.ConnType `json:"conn"`
-}
-
 const jospUsage = `josp objects                      the JOSP objects served
 josp object ID                    one object (thing ID or objId) with its permissions
 josp services                     the connected JOSP services
@@ -96,7 +61,7 @@ func (x *cli) jospObjects(ctx context.Context, args []string) error {
 	if _, err := parse(x.flags("josp objects"), args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
-	var list []jospObject
+	var list []admin.JOSPObject
 	if err := x.c.Call(ctx, "GET", "/v1/josp/objects", nil, &list); err != nil || x.asJSON {
 		return orJSON(x, list, err)
 	}
@@ -113,7 +78,7 @@ func (x *cli) jospObject(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var o jospObject
+	var o admin.JOSPObjectDetail
 	if err := x.c.Call(ctx, "GET", objPath(pos[0]), nil, &o); err != nil || x.asJSON {
 		return orJSON(x, o, err)
 	}
@@ -148,7 +113,7 @@ func (x *cli) jospServices(ctx context.Context, args []string) error {
 	if _, err := parse(x.flags("josp services"), args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
-	var list []jospService
+	var list []admin.JOSPService
 	if err := x.c.Call(ctx, "GET", "/v1/josp/services", nil, &list); err != nil || x.asJSON {
 		return orJSON(x, list, err)
 	}
@@ -190,7 +155,7 @@ func (x *cli) jospPermSet(ctx context.Context, sub string, args []string) error 
 	if *srv == "" || *usr == "" || *typ == "" {
 		return fmt.Errorf("%w: josp %s needs --srv, --usr and --type:\n%s", errUsage, sub, jospUsage)
 	}
-	body := jospPerm{SrvID: *srv, UsrID: *usr}
+	body := admin.JOSPPermRequest{SrvID: *srv, UsrID: *usr}
 	if body.Type, err = wire.ParsePermType(*typ); err != nil {
 		return fmt.Errorf("%w: --type %q: want None, State, Actions or CoOwner", errUsage, *typ)
 	}

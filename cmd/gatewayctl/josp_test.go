@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/gatewaytest"
 )
 
@@ -13,7 +14,7 @@ func TestJOSPCommands(t *testing.T) {
 	g := gatewaytest.Start(t, "[mdns]\ninterfaces = [\"lo\"]\n[josp]\nenabled = true\ncoowners = [\"installer\"]\n"+
 		"[[device]]\ntype = 1\nmodule = 4242\nname = \"greenhouse\"\nprofile = \"thermo\"\n")
 	sock := g.AdminSocket()
-	var objs []jospObject
+	var objs []admin.JOSPObject
 	var out string
 	for deadline := time.Now().Add(5 * time.Second); len(objs) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		out = mustCtl(t, sock, "josp", "objects", "--json")

@@ -11,48 +11,6 @@ import (
 	"github.com/edgegate/edgegate/gateway/admin"
 )
 
-// ocoStatus is the answer of GET /v1/oco/status (the gateway/oco package's
-// Status, read here without that package: gatewayctl stays free of the
-// store).
-type ocoStatus struct {
-	Server          string      `json:"server"`
-	Hostname        string      `json:"hostname"`
-	Configured      string      `json:"configuredGeneration"`
-	Generation      string      `json:"generation,omitempty"`
-	LastContact     time.Time   `json:"lastContact,omitzero"`
-	LastAttempt     time.Time   `json:"lastAttempt,omitzero"`
-	NextHello       time.Time   `json:"nextHello,omitzero"`
-	LastError       string      `json:"lastError,omitempty"`
-	AgentKey        bool        `json:"agentKey"`
-	ServerKey       bool        `json:"serverKey"`
-	RegistrationKey bool        `json:"registrationKey"`
-	Jobs            []ocoJob    `json:"jobs"`
-	Stats           ocoCounters `json:"stats"`
-}
-
-type ocoJob struct {
-	ID        string    `json:"id"`
-	Container string    `json:"container,omitempty"`
-	Phase     string    `json:"phase"`
-	State     *int      `json:"state,omitempty"`
-	Return    *int      `json:"returnCode,omitempty"`
-	Reported  bool      `json:"reported"`
-	Succeeded bool      `json:"succeeded"`
-	Started   time.Time `json:"started,omitzero"`
-	Updated   time.Time `json:"updated"`
-}
-
-type ocoCounters struct {
-	Hellos          uint64 `json:"hellos"`
-	HelloFailures   uint64 `json:"helloFailures"`
-	Inventories     uint64 `json:"inventories"`
-	JobsRun         uint64 `json:"jobsRun"`
-	JobsSucceeded   uint64 `json:"jobsSucceeded"`
-	JobsFailed      uint64 `json:"jobsFailed"`
-	JobsSkipped     uint64 `json:"jobsSkipped"`
-	SecurityRejects uint64 `json:"securityRejects"`
-}
-
 // ocoCmd runs "oco status" and "oco forget-keys".
 func (x *cli) ocoCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -64,7 +22,7 @@ func (x *cli) ocoCmd(ctx context.Context, args []string) error {
 		if _, err := parse(x.flags("oco status"), rest, 0, 0, "no arguments"); err != nil {
 			return err
 		}
-		var st ocoStatus
+		var st admin.OCOStatus
 		if err := x.c.Call(ctx, "GET", "/v1/oco/status", nil, &st); err != nil || x.asJSON {
 			return orJSON(x, st, ocoError(err))
 		}
@@ -80,7 +38,7 @@ func (x *cli) ocoCmd(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: oco forget-keys deletes the pinned OCO keys, and the gateway registers again with the registration key: "+
 				"clear the host's keys on the server first, then run it with --yes", errUsage)
 		}
-		var st ocoStatus
+		var st admin.OCOStatus
 		if err := x.c.Call(ctx, "POST", "/v1/oco/forget-keys", nil, &st); err != nil || x.asJSON {
 			return orJSON(x, st, ocoError(err))
 		}
@@ -105,7 +63,7 @@ func present(b bool) string {
 	return "absent"
 }
 
-func (x *cli) printOCO(st ocoStatus) {
+func (x *cli) printOCO(st admin.OCOStatus) {
 	gen := st.Generation
 	if gen == "" {
 		gen = "not known yet"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/gatewaytest"
 )
 
@@ -27,7 +28,7 @@ func TestOCOStatusOff(t *testing.T) {
 func TestOCOStatus(t *testing.T) {
 	g := gatewaytest.Start(t, "[oco]\nenabled = true\nurl = \"http://127.0.0.1:1/api-agent.php\"\nhostname = \"gw-ctl\"\nregistration_key = \"topsecret-registration\"\n")
 	sock := g.AdminSocket()
-	var st ocoStatus
+	var st admin.OCOStatus
 	deadline := time.Now().Add(10 * time.Second)
 	for st.LastError == "" && time.Now().Before(deadline) {
 		out := mustCtl(t, sock, "oco", "status", "--json")

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,16 +88,6 @@ func startChromium(t *testing.T, bin string) string {
 	return ws
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // artifactDir is where tests leave files for people: $ARTIFACTS_DIR, else
 // edgegate-artifacts in the system's temporary directory.
 func artifactDir(t *testing.T) string {
@@ -127,7 +116,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	httpPort := freeTCPPort(t)
 	d := startDaemonConfig(t, data, fmt.Sprintf("[osp.udp]\nlisten = \"127.0.0.1:%d\"\n[admin]\nhttp = \"127.0.0.1:%d\"\n[gateway]\nname = \"barn-7\"\n", port, httpPort))
 	defer d.cmd.Process.Signal(os.Interrupt)
-	socket := filepath.Join(data, "gatewayd.sock")
+	socket := d.socket
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitFor(t, "the status page", func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -184,12 +173,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		"--profile", "thermo", "--name", "greenhouse")
 	// ospsim sends 20 readings and keeps its session open while the page
 	// is looked at.
-	sim := exec.Command(tool(t, "ospsim"), "-gateway", d.addr.String(), "-type", "1", "-module", "4242", "-secure",
+	startOspsim(t, "-gateway", d.addr.String(), "-type", "1", "-module", "4242", "-secure",
 		"-key", e2eKey, "-count", "20", "-rate", "100", "-payload", "8", "-hold", "2m")
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { sim.Process.Kill(); sim.Wait() }()
 	row := `#devices tr[data-device="1:4242"]`
 	waitForPage("the device with its values", func() bool {
 		s := text(row)

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -31,73 +30,33 @@ func serialConfig(path string) string {
 	return fmt.Sprintf("[osp.udp]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"info\"\n[[osp.serial]]\npath = %q\n", path)
 }
 
-// stopDaemon sends SIGTERM and checks that gatewayd exits 0.
-func stopDaemon(t *testing.T, d *daemon) {
-	t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		if err != nil {
-			t.Errorf("gatewayd exited with %v after SIGTERM", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("gatewayd did not stop on SIGTERM")
-	}
-}
-
 // TestSerialOspsimGarbageSplit provisions three secure sensors with
 // gatewayctl and runs them through ospsim over one pty, with garbage before
 // one packet in twenty and every packet written in two or three pieces:
 // gatewayd's framer resynchronises, the sessions recover what the garbage
 // destroyed, and every reading ospsim saw acknowledged is in the journal.
 func TestSerialOspsimGarbageSplit(t *testing.T) {
-	ospsim := tool(t, "ospsim") // built before gatewayd starts: the link's backoff stays short
+	tool(t, "ospsim") // built before gatewayd starts: the link's backoff stays short
 	dir := t.TempDir()
 	link := filepath.Join(dir, "ttyOSP")
 	data := filepath.Join(dir, "data")
 	d := startDaemonConfig(t, data, serialConfig(link))
-	socket := filepath.Join(data, "gatewayd.sock")
+	socket := d.socket
 	const sensors, count = 3, 300
-	for i := range sensors {
-		gatewayctl(t, socket, "devices", "add", "--type", "7", "--module", strconv.Itoa(200+i),
-			"--secure", "--key", e2eKey, "--profile", "thermo")
-	}
+	addSensors(t, socket, 200, sensors)
 
 	// -window 16: three windows cross the split line in about 120 ms, well
 	// within the ACK timeout (see ospsim's lineWarning).
-	sim := exec.Command(ospsim, "-pty", "-pty-link", link, "-n", strconv.Itoa(sensors), "-type", "7", "-module", "200",
+	sim := startOspsim(t, "-pty", "-pty-link", link, "-n", strconv.Itoa(sensors), "-type", "7", "-module", "200",
 		"-secure", "-key", e2eKey, "-count", strconv.Itoa(count), "-rate", "0", "-window", "16", "-payload", "16",
 		"-garbage", "0.05", "-split", "-handshake-timeout", "3s", "-admin", socket, "-verify", "-wait", "20s")
-	var simOut bytes.Buffer
-	sim.Stdout, sim.Stderr = &simOut, &simOut
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	simDone := make(chan error, 1)
-	go func() { simDone <- sim.Wait() }()
-	select {
-	case err := <-simDone:
-		if err != nil {
-			t.Fatalf("ospsim: %v\n%s", err, simOut.String())
-		}
-	case <-time.After(30 * time.Second):
-		sim.Process.Kill()
-		<-simDone
-		t.Fatalf("ospsim did not finish\n%s", simOut.String())
-	}
-	out := simOut.String()
+	out := sim.wait(t, 30*time.Second)
 	t.Logf("ospsim:\n%s", out)
 	if !strings.Contains(out, "serial: "+link+"\n") {
 		t.Errorf("ospsim did not print the path")
 	}
-	if !regexp.MustCompile(`readings lost \(acknowledged but absent\): 0\n`).MatchString(out) {
-		t.Errorf("ospsim found lost readings")
-	}
-	m := regexp.MustCompile(`ACKs received: (\d+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatal("no ACK count in ospsim's output")
-	}
-	if n, _ := strconv.Atoi(m[1]); n != sensors*count {
+	checkNoneLost(t, out)
+	if n := ackCount(t, out); n != sensors*count {
 		t.Errorf("%d ACKs, want %d", n, sensors*count)
 	}
 	if m := regexp.MustCompile(`line faults: (\d+) garbage runs`).FindStringSubmatch(out); m == nil || m[1] == "0" {
@@ -106,7 +65,7 @@ func TestSerialOspsimGarbageSplit(t *testing.T) {
 	if out := gatewayctl(t, socket, "readings", "--device", "7:200", "--last", "3"); !strings.Contains(out, "temperature=") {
 		t.Errorf("readings:\n%s", out)
 	}
-	stopDaemon(t, d)
+	d.stop(t)
 }
 
 var lineCPU = flag.Duration("line-cpu", 0,
@@ -129,12 +88,9 @@ func TestSerialLineRateCPU(t *testing.T) {
 	link := filepath.Join(dir, "ttyOSP")
 	data := filepath.Join(dir, "data")
 	d := startDaemonConfig(t, data, serialConfig(link))
-	socket := filepath.Join(data, "gatewayd.sock")
+	socket := d.socket
 	const sensors = 4
-	for i := range sensors {
-		gatewayctl(t, socket, "devices", "add", "--type", "7", "--module", strconv.Itoa(300+i),
-			"--secure", "--key", e2eKey, "--profile", "thermo")
-	}
+	addSensors(t, socket, 300, sensors)
 	pid := d.cmd.Process.Pid
 	idle0, idleAt := cpuTime(t, pid), time.Now()
 	time.Sleep(2 * time.Second)
@@ -187,7 +143,7 @@ func TestSerialLineRateCPU(t *testing.T) {
 	t.Logf("line: %.0f bytes/s written, %.0f DATA/s, %.0f acknowledged/s", js["line_bytes_out"]/js["elapsed_s"], js["sent_per_s"], js["acked_per_s"])
 	t.Logf("gatewayd uses %.1f%% of a core at 115200 baud line rate (%v CPU in %v; %.2f%% idle, no line open)",
 		100*float64(cpu)/float64(wall), cpu, wall.Round(time.Millisecond), 100*idle)
-	stopDaemon(t, d)
+	d.stop(t)
 }
 
 // cpuTime returns the user and system CPU time of process pid, from

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,62 +24,18 @@ import (
 	"github.com/edgegate/edgegate/store"
 )
 
-// ocsdProc is a running ocsd.
-type ocsdProc struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
 var ocsdListenRE = regexp.MustCompile(`msg="ocsd listening" addr=(\S+)`)
 
 // startOcsd runs the ocsd binary on addr with its data in data, trusting
 // the client certificates named, and waits until it listens.
-func startOcsd(t *testing.T, addr, data string, clientCerts ...string) *ocsdProc {
+func startOcsd(t *testing.T, addr, data string, clientCerts ...string) *proc {
 	t.Helper()
 	args := []string{"-listen", addr, "-data", data}
 	for _, c := range clientCerts {
 		args = append(args, "-client-cert", c)
 	}
-	cmd := exec.Command(tool(t, "ocsd"), args...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &ocsdProc{cmd: cmd, done: make(chan error, 1)}
-	up := make(chan struct{}, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if testing.Verbose() {
-				fmt.Fprintln(os.Stderr, "ocsd:", sc.Text())
-			}
-			if ocsdListenRE.MatchString(sc.Text()) {
-				up <- struct{}{}
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case <-up:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("ocsd did not start")
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	p, _ := startProc(t, "ocsd", exec.Command(tool(t, "ocsd"), args...), ocsdListenRE, nil)
 	return p
-}
-
-func (p *ocsdProc) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Errorf("ocsd after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("ocsd did not stop")
-	}
 }
 
 // upstreamSetup prepares an ocsd and a gatewayd that forwards to it over
@@ -117,7 +70,7 @@ func newUpstreamSetup(t *testing.T) *upstreamSetup {
 	return u
 }
 
-func (u *upstreamSetup) startOcsd(t *testing.T) *ocsdProc {
+func (u *upstreamSetup) startOcsd(t *testing.T) *proc {
 	return startOcsd(t, u.ocsAddr, u.ocsData, u.clientCerts...)
 }
 
@@ -155,6 +108,18 @@ func (u *upstreamSetup) ownerClient(t *testing.T) *ocs.Client {
 	return c
 }
 
+// ocsStore opens ocsd's database (ocsd must not be running); it is closed
+// when the test ends.
+func (u *upstreamSetup) ocsStore(t *testing.T) *ocs.Store {
+	t.Helper()
+	st, err := ocs.OpenStore(filepath.Join(u.ocsData, "ocsd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // waitDrained waits until gatewayd's forwarder has nothing left to send.
 func waitDrained(t *testing.T, socket string, within time.Duration) {
 	t.Helper()
@@ -190,30 +155,18 @@ func TestUpstreamThroughOutageAndKillNine(t *testing.T) {
 	port := freeUDPPort(t)
 	config := u.config(port, "")
 	d := startDaemonConfig(t, u.gwData, config)
-	socket := filepath.Join(u.gwData, "gatewayd.sock")
+	socket := d.socket
 	const sensors = 4
-	for i := range sensors {
-		gatewayctl(t, socket, "devices", "add", "--type", "7", "--module", strconv.Itoa(100+i),
-			"--secure", "--key", e2eKey, "--profile", "thermo")
-	}
-	sim := exec.Command(tool(t, "ospsim"), "-gateway", fmt.Sprintf("127.0.0.1:%d", port),
+	addSensors(t, socket, 100, sensors)
+	sim := startOspsim(t, "-gateway", fmt.Sprintf("127.0.0.1:%d", port),
 		"-n", strconv.Itoa(sensors), "-type", "7", "-module", "100", "-secure", "-key", e2eKey,
 		"-count", "1000", "-rate", "200", "-payload", "16", "-admin", socket, "-verify", "-wait", "30s")
-	var simOut bytes.Buffer
-	sim.Stdout, sim.Stderr = &simOut, &simOut
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	simDone := make(chan error, 1)
-	go func() { simDone <- sim.Wait() }()
-	t.Cleanup(func() { sim.Process.Kill() })
 
 	time.Sleep(1200 * time.Millisecond)
 	o.stop(t) // the OCS goes away; the gateway keeps journaling
 	t.Log("ocsd stopped")
 	time.Sleep(1000 * time.Millisecond)
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
+	d.kill()
 	t.Log("gatewayd killed")
 	d = startDaemonConfig(t, u.gwData, config)
 	time.Sleep(800 * time.Millisecond)
@@ -222,42 +175,19 @@ func TestUpstreamThroughOutageAndKillNine(t *testing.T) {
 	// Once more while the backlog drains: what the OCS confirmed after the
 	// last cursor write is sent again.
 	time.Sleep(150 * time.Millisecond)
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
+	d.kill()
 	t.Log("gatewayd killed while draining")
 	d = startDaemonConfig(t, u.gwData, config)
-	select {
-	case err := <-simDone:
-		if err != nil {
-			t.Fatalf("ospsim: %v\n%s", err, simOut.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("ospsim did not finish\n%s", simOut.String())
-	}
-	if !regexp.MustCompile(`readings lost \(acknowledged but absent\): 0\b`).MatchString(simOut.String()) {
-		t.Errorf("ospsim found lost readings:\n%s", simOut.String())
-	}
+	out := sim.wait(t, 60*time.Second)
+	checkNoneLost(t, out)
 	waitDrained(t, socket, 30*time.Second)
 	gw := identity(t, socket)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	<-d.done
+	d.stop(t)
 	o.stop(t)
 
 	// The gateway's journal against the OCS's device serviceinfo.
-	db, err := store.Open(filepath.Join(u.gwData, gateway.DBFile), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rds, err := db.Readings(0, 1<<20)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ocs.OpenStore(filepath.Join(u.ocsData, "ocsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rds := readings(t, u.gwData)
+	st := u.ocsStore(t)
 	journaled := map[store.DeviceID][]store.Reading{}
 	for _, r := range rds {
 		journaled[r.Device] = append(journaled[r.Device], r)
@@ -315,18 +245,6 @@ func identity(t *testing.T, socket string) string {
 	return st.UUID
 }
 
-// commandSensor is a secure OSP client that answers COMMANDs and collects
-// FIRMWARE answers.
-type commandSensor struct {
-	conn *net.UDPConn
-	cl   *osp.Client
-	mu   sync.Mutex
-	cmds []string
-	fw   chan osp.FirmwareResponse
-}
-
-func (s *commandSensor) Send(pkt []byte) error { _, err := s.conn.Write(pkt); return err }
-
 // TestUpstreamCommandAndFirmwareEndToEnd places a command and a firmware
 // image at ocsd as the owner does; the command reaches a simulated sensor
 // and its answer the OCS, and the sensor fetches the image chunk by chunk
@@ -336,7 +254,7 @@ func TestUpstreamCommandAndFirmwareEndToEnd(t *testing.T) {
 	o := u.startOcsd(t)
 	owner := u.ownerClient(t)
 	d := startDaemonConfig(t, u.gwData, u.config(0, fmt.Sprintf("[[device]]\ntype = 1\nmodule = 4242\nsecure = true\nkey = %q\n", e2eKey)))
-	socket := filepath.Join(u.gwData, "gatewayd.sock")
+	socket := d.socket
 	id := gateway.DefaultOCSDeviceID(store.DeviceID{Type: 1, Module: 4242})
 	ctx := context.Background()
 	img := make([]byte, 3000)
@@ -355,46 +273,24 @@ func TestUpstreamCommandAndFirmwareEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := net.DialUDP("udp", nil, d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s := &commandSensor{conn: conn, fw: make(chan osp.FirmwareResponse, 1)}
-	key := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
-	s.cl, err = osp.NewClient(osp.ClientConfig{Device: sensorID, Security: osp.Security{Secure: true, Key: key}, Peer: s,
-		OnEvent: func(e osp.ClientEvent) {
-			switch e.Kind {
-			case osp.ClientCommand:
-				s.mu.Lock()
-				s.cmds = append(s.cmds, string(e.Command.Script))
-				s.mu.Unlock()
-				_ = s.cl.RespondCommand(e.Command.ID, 0, []byte("interval=60"))
-			case osp.ClientFirmware:
-				s.fw <- e.Firmware
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			s.cl.Handle(buf[:n])
+	var mu sync.Mutex
+	var cmds []string
+	fw := make(chan osp.FirmwareResponse, 1)
+	cl := dialSensor(t, d.addr, 0, func(cl *osp.Client, e osp.ClientEvent) {
+		switch e.Kind {
+		case osp.ClientCommand:
+			mu.Lock()
+			cmds = append(cmds, string(e.Command.Script))
+			mu.Unlock()
+			_ = cl.RespondCommand(e.Command.ID, 0, []byte("interval=60"))
+		case osp.ClientFirmware:
+			fw <- e.Firmware
 		}
-	}()
-	if err := s.cl.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "session open", s.cl.Open)
+	})
 	waitFor(t, "the owner's command at the sensor", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.cmds) == 1 && s.cmds[0] == "set interval 60"
+		mu.Lock()
+		defer mu.Unlock()
+		return len(cmds) == 1 && cmds[0] == "set interval 60"
 	})
 	waitFor(t, "the command's entry removed at the OCS", func() bool {
 		list, err := owner.ServiceInfo(ctx, id)
@@ -405,12 +301,12 @@ func TestUpstreamCommandAndFirmwareEndToEnd(t *testing.T) {
 	})
 	var got []byte
 	for chunk := uint16(0); ; chunk++ {
-		if err := s.cl.RequestFirmware("sensor-2.0.bin", chunk); err != nil {
+		if err := cl.RequestFirmware("sensor-2.0.bin", chunk); err != nil {
 			t.Fatal(err)
 		}
 		var r osp.FirmwareResponse
 		select {
-		case r = <-s.fw:
+		case r = <-fw:
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no answer to FIRMWARE chunk %d", chunk)
 		}
@@ -422,14 +318,9 @@ func TestUpstreamCommandAndFirmwareEndToEnd(t *testing.T) {
 	if !bytes.Equal(got, img) {
 		t.Fatalf("the sensor got %d bytes of firmware, the owner placed %d", len(got), len(img))
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	<-d.done
+	d.stop(t)
 	o.stop(t)
-	st, err := ocs.OpenStore(filepath.Join(u.ocsData, "ocsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := u.ocsStore(t)
 	var results, statuses []string
 	_ = st.ScanDeviceServiceInfo(id, func(m ocs.ModuleMessage) error {
 		switch m.Msg {

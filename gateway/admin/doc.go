@@ -26,4 +26,8 @@
 // unavailable 503, timeout 504, internal 500. Device keys are accepted but
 // never returned, except a key the gateway generated, once, in the answer
 // to the add that generated it.
+//
+// The endpoints the gateway adds with HandleJSON (the operator's, the OCO
+// agent's, the JOSP endpoint's) are listed beside their types: the
+// services that answer them and gatewayctl share those types.
 package admin

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/josp/wire"
 	"github.com/edgegate/edgegate/gateway/mdns"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -364,33 +365,10 @@ func (e *Endpoint) all() []*object {
 }
 
 // ObjectInfo describes a served object.
-type ObjectInfo struct {
-	ThingID  string `json:"thingId"`
-	ObjID    string `json:"objId"`
-	Name     string `json:"name"`
-	OwnerID  string `json:"ownerId"`
-	Instance string `json:"instance"`
-	Addr     string `json:"addr"`
-	// CertSharingAddr is the certificate sharing port's address (TLS).
-	CertSharingAddr string   `json:"certSharingAddr,omitempty"`
-	TLS             bool     `json:"tls"`
-	Services        int      `json:"services"`
-	Pillars         []string `json:"pillars"`
-	// Skipped lists the thing's properties and actions that have no
-	// pillar.
-	Skipped []string `json:"skipped,omitempty"`
-}
+type ObjectInfo = admin.JOSPObject
 
 // ServiceInfo describes a connected service.
-type ServiceInfo struct {
-	ThingID   string        `json:"thingId"`
-	ObjID     string        `json:"objId"`
-	FullSrvID string        `json:"fullSrvId"`
-	Remote    string        `json:"remote"`
-	TLS       bool          `json:"tls"`
-	Since     time.Time     `json:"since"`
-	Perm      wire.PermType `json:"perm"`
-}
+type ServiceInfo = admin.JOSPService
 
 // Objects lists the served objects, by thing ID.
 func (e *Endpoint) Objects() []ObjectInfo {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/edgegate/edgegate/gateway/admin"
 )
 
 // Options configure an Agent.
@@ -66,24 +68,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Stats are the agent's counters since start.
-type Stats struct {
-	Hellos          uint64 `json:"hellos"`
-	HelloFailures   uint64 `json:"helloFailures"`
-	Inventories     uint64 `json:"inventories"`
-	JobsRun         uint64 `json:"jobsRun"`
-	JobsSucceeded   uint64 `json:"jobsSucceeded"`
-	JobsFailed      uint64 `json:"jobsFailed"`
-	JobsSkipped     uint64 `json:"jobsSkipped"`
-	JobsResumed     uint64 `json:"jobsReportedAgain"`
-	Reports         uint64 `json:"reports"`
-	ReportFailures  uint64 `json:"reportFailures"`
-	Downloads       uint64 `json:"downloads"`
-	DownloadBytes   uint64 `json:"downloadBytes"`
-	ServerErrors    uint64 `json:"serverErrors"`
-	SecurityRejects uint64 `json:"securityRejects"`
-	Malformed       uint64 `json:"malformed"`
-}
+// Stats are the agent's counters since start, as the admin API shows
+// them.
+type Stats = admin.OCOStats
 
 type counters struct {
 	hellos, helloFailures, inventories, jobsRun, jobsSucceeded, jobsFailed, jobsSkipped, jobsResumed atomic.Uint64
@@ -583,39 +570,10 @@ func (a *Agent) ForgetKeys() error {
 }
 
 // Status is what the admin API shows of the agent: never a key.
-type Status struct {
-	Server string `json:"server"`
-	// Hostname is the computer's identity on the server.
-	Hostname string `json:"hostname"`
-	// Configured is the configured generation, Generation the one in use
-	// ("" before the first successful hello).
-	Configured  string    `json:"configuredGeneration"`
-	Generation  string    `json:"generation,omitempty"`
-	LastContact time.Time `json:"lastContact,omitzero"`
-	LastAttempt time.Time `json:"lastAttempt,omitzero"`
-	NextHello   time.Time `json:"nextHello,omitzero"`
-	LastError   string    `json:"lastError,omitempty"`
-	// AgentKey, ServerKey and RegistrationKey report whether each key is
-	// present.
-	AgentKey        bool        `json:"agentKey"`
-	ServerKey       bool        `json:"serverKey"`
-	RegistrationKey bool        `json:"registrationKey"`
-	Jobs            []JobStatus `json:"jobs"`
-	Stats           Stats       `json:"stats"`
-}
+type Status = admin.OCOStatus
 
 // JobStatus is a deploy job's progress as the agent recorded it.
-type JobStatus struct {
-	ID        string    `json:"id"`
-	Container string    `json:"container,omitempty"`
-	Phase     string    `json:"phase"`
-	State     *int      `json:"state,omitempty"`
-	Return    *int      `json:"returnCode,omitempty"`
-	Reported  bool      `json:"reported"`
-	Succeeded bool      `json:"succeeded"`
-	Started   time.Time `json:"started,omitzero"`
-	Updated   time.Time `json:"updated"`
-}
+type JobStatus = admin.OCOJob
 
 // Status reports the agent's state.
 func (a *Agent) Status() (Status, error) {

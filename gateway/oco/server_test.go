@@ -368,6 +368,19 @@ func (s *ocoServer) microtime() float64 {
 	return ts
 }
 
+// updateDue reports whether the host is to send its inventory (s.mu held).
+func (s *ocoServer) updateDue(h *host) bool {
+	return time.Since(h.lastUpdate) > s.updateInterval || h.forceUpdate
+}
+
+// flag is the server's 0 or 1 for b.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // permission is a current server's PermissionException.
 type permission string
 
@@ -382,6 +395,19 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 			res["params"] = []any{}
 		}
 		s.answerCurrent(w, method, id, res, h, before)
+	}
+	// signed checks the request's signature by key.
+	signed := func(key string) permission {
+		sig, ok := rawHeader(r, names, "x-oco-agent-signature")
+		if !ok {
+			return "Signature header missing"
+		}
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write(body)
+		if sig != hex.EncodeToString(m.Sum(nil)) {
+			return "Invalid agent signature"
+		}
+		return ""
 	}
 	checkAuth := func(key string) (*host, permission) {
 		s.mu.Lock()
@@ -403,16 +429,17 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 			}
 			return hh, ""
 		}
-		sig, ok := rawHeader(r, names, "x-oco-agent-signature")
-		if !ok {
-			return hh, "Signature header missing"
+		return hh, signed(key)
+	}
+	// authorize answers 401 unless the request is the known host's,
+	// authenticated by key ("": the host's agent key).
+	authorize := func(key string) (*host, bool) {
+		hh, perm := checkAuth(key)
+		if perm != "" {
+			errPage(w, 401, string(perm))
+			return nil, false
 		}
-		m := hmac.New(sha256.New, []byte(key))
-		m.Write(body)
-		if sig != hex.EncodeToString(m.Sum(nil)) {
-			return hh, "Invalid agent signature"
-		}
-		return hh, ""
+		return hh, true
 	}
 	switch method {
 	case "oco.agent.hello":
@@ -441,18 +468,9 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 					errPage(w, 401, "Agent registration key mismatch")
 					return
 				}
-			} else {
-				sig, ok := rawHeader(r, names, "x-oco-agent-signature")
-				if !ok {
-					errPage(w, 401, "Signature header missing")
-					return
-				}
-				m := hmac.New(sha256.New, []byte(s.regKey))
-				m.Write(body)
-				if sig != hex.EncodeToString(m.Sum(nil)) {
-					errPage(w, 401, "Invalid agent signature")
-					return
-				}
+			} else if perm := signed(s.regKey); perm != "" {
+				errPage(w, 401, string(perm))
+				return
 			}
 			h = &host{name: hostname, agentKey: randKey(), serverKey: randKey(), agentVersion: dv}
 			h.uid, _ = str(params["uid"])
@@ -466,8 +484,7 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 			if key == "" {
 				key = s.regKey
 			}
-			if _, perm := checkAuth(key); perm != "" {
-				errPage(w, 401, string(perm))
+			if _, ok := authorize(key); !ok {
 				return
 			}
 			s.mu.Lock()
@@ -493,11 +510,7 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 			if v, ok := str(data["agent_version"]); ok {
 				h.agentVersion = v
 			}
-			update := 0
-			if time.Since(h.lastUpdate) > s.updateInterval || h.forceUpdate {
-				update = 1
-			}
-			p["update"] = update
+			p["update"] = flag(s.updateDue(h))
 			s.mu.Unlock()
 		}
 		s.mu.Lock()
@@ -513,9 +526,8 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 			errPage(w, 400, "Invalid JSON data")
 			return
 		}
-		hh, perm := checkAuth("")
-		if perm != "" {
-			errPage(w, 401, string(perm))
+		hh, ok := authorize("")
+		if !ok {
 			return
 		}
 		h = hh
@@ -535,15 +547,14 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 		s.mu.Unlock()
 		reply(map[string]any{"policies": []any{}})
 	case "oco.agent.update_job_state":
-		s.jobStateCurrent(w, r, names, body, id, method, params, checkAuth, reply, &h, &before)
+		s.jobStateCurrent(w, r, names, body, id, method, params, authorize, reply, &h, &before)
 	case "oco.agent.download":
 		if !okHost || isNull(params["package-id"]) {
 			errPage(w, 400, "Invalid JSON data")
 			return
 		}
-		hh, perm := checkAuth("")
-		if perm != "" {
-			errPage(w, 401, string(perm))
+		hh, ok := authorize("")
+		if !ok {
 			return
 		}
 		s.download(w, hh, rawText(params["package-id"]), func(code int, msg string) { errPage(w, code, msg) })
@@ -553,16 +564,15 @@ func (s *ocoServer) current(w http.ResponseWriter, r *http.Request, names []stri
 }
 
 func (s *ocoServer) jobStateCurrent(w http.ResponseWriter, r *http.Request, names []string, body, id json.RawMessage, method string,
-	params map[string]json.RawMessage, checkAuth func(string) (*host, permission), reply func(map[string]any), hp **host, before *string) {
+	params map[string]json.RawMessage, authorize func(string) (*host, bool), reply func(map[string]any), hp **host, before *string) {
 	data := dataOf(params)
 	_, rcPresent := data["return-code"]
 	if isNull(params["hostname"]) || isNull(data["job-id"]) || isNull(data["state"]) || !rcPresent || isNull(data["message"]) {
 		errPage(w, 400, "Invalid JSON data")
 		return
 	}
-	hh, perm := checkAuth("")
-	if perm != "" {
-		errPage(w, 401, string(perm))
+	hh, ok := authorize("")
+	if !ok {
 		return
 	}
 	*hp = hh
@@ -760,6 +770,19 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 	s.mu.Lock()
 	h := s.hosts[hostname]
 	s.mu.Unlock()
+	// authorized answers unless the host is known and the agent key is
+	// its own.
+	authorized := func() bool {
+		if h == nil {
+			reason(404, "Computer Not Found")
+			return false
+		}
+		if agentKey != h.agentKey {
+			reason(401, "Client Not Authorized")
+			return false
+		}
+		return true
+	}
 	switch known[method] {
 	case "hello":
 		if !okHost || !okKey {
@@ -800,11 +823,7 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 			if h.serverKey == "" {
 				h.serverKey = randKey()
 			}
-			update := 0
-			if time.Since(h.lastUpdate) > s.updateInterval || h.forceUpdate {
-				update = 1
-			}
-			p["update"] = update
+			p["update"] = flag(s.updateDue(h))
 		}
 		h.hellos++
 		p["server-key"] = h.serverKey
@@ -816,16 +835,11 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 			reason(400, "Parameter Mismatch")
 			return
 		}
-		if h == nil {
-			reason(404, "Computer Not Found")
-			return
-		}
-		if agentKey != h.agentKey {
-			reason(401, "Client Not Authorized")
+		if !authorized() {
 			return
 		}
 		s.mu.Lock()
-		if !(time.Since(h.lastUpdate) > s.updateInterval || h.forceUpdate) || len(data) == 0 {
+		if !s.updateDue(h) || len(data) == 0 {
 			s.mu.Unlock()
 			reason(400, "Update Not Necessary")
 			return
@@ -848,12 +862,7 @@ func (s *ocoServer) legacy(rw *statusRecorder, w http.ResponseWriter, id json.Ra
 			reason(400, "Parameter Mismatch")
 			return
 		}
-		if h == nil {
-			reason(404, "Computer Not Found")
-			return
-		}
-		if agentKey != h.agentKey {
-			reason(401, "Client Not Authorized")
+		if !authorized() {
 			return
 		}
 		j := s.findJob(data["job-id"])

@@ -123,3 +123,19 @@ func TestLimitsAbsenceAndRevoke(t *testing.T) {
 		t.Errorf("clients %+v", r.st.Clients())
 	}
 }
+
+// TestEntryLimit checks that a message with more entries than
+// Limits.MaxEntries is refused with a temporary error, counting a report's
+// events and tasks together, and that the socket stays usable.
+func TestEntryLimit(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Limits.MaxEntries = 2 })
+	r.win.Open(time.Minute)
+	th := nativeHello(t, r, "u", nativePair(t, r, "u"))
+	wantError(t, th.call(`{"path":"/api/v1/prototype","requestID":3,"things":{"/device/a/1":{"properties":{}},"/device/a/2":{"properties":{}},"/device/a/3":{"properties":{}}}}`),
+		false, "too many entries (at most 2)")
+	wantError(t, th.call(`{"path":"/api/v1/update","requestID":4,"things":{"a":{},"b":{},"c":{}}}`), false, "too many entries (at most 2)")
+	wantError(t, th.call(`{"path":"/api/v1/report","requestID":5,"events":{"1":{"reason":"observe"},"2":{"reason":"observe"}},"tasks":{"3":{"status":"success"}}}`),
+		false, "too many entries (at most 2)")
+	m := th.call(`{"path":"/api/v1/prototype","requestID":7,"things":{"/device/a/1":{"properties":{}},"/device/a/2":{"properties":{}}}}`)
+	wantEntry(t, m, "things", "/device/a/1", false, "")
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/mdns"
+	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 )
 
 // browse returns the steward's _wss._tcp and _https._tcp entries whose
@@ -31,7 +32,7 @@ func browse(t *testing.T, uuid string) map[string]mdns.Entry {
 }
 
 func TestAdvertisedAndReadvertisedOnRename(t *testing.T) {
-	lockStewardMDNS(t)
+	mdnstest.LockInstance(t, "steward")
 	adv, err := mdns.New(mdns.Options{Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Skipf("no mDNS on loopback: %v", err)

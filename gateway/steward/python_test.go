@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/mdns"
+	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 	"github.com/edgegate/edgegate/gateway/things"
 )
 
@@ -35,7 +36,7 @@ func TestIndependentPythonClient(t *testing.T) {
 	if out, err := exec.Command(py, "-c", "import websockets, zeroconf").CombinedOutput(); err != nil {
 		t.Fatalf("python3-websockets and python3-zeroconf are needed (make steward-python-deps): %v\n%s", err, out)
 	}
-	lockStewardMDNS(t)
+	mdnstest.LockInstance(t, "steward")
 	adv, err := mdns.New(mdns.Options{Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Skipf("no mDNS on loopback: %v", err)

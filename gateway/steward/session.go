@@ -441,25 +441,34 @@ func (se *session) helloFailed(m Message, diagnostic string) {
 	}
 }
 
-// entries reads a request's things, events or tasks; a missing element is a
-// permanent error, too many entries a temporary one.
-func (se *session) entries(m Message, name, missing string) ([]Entry, bool) {
-	list, ok := m.Entries(name)
+// thingEntries reads a request's things; a missing element is a permanent
+// error, too many entries a temporary one.
+func (se *session) thingEntries(m Message) ([]Entry, bool) {
+	list, ok := m.Entries("things")
 	if !ok {
-		se.fail(m, true, missing, false)
+		se.fail(m, true, "missing things element", false)
 		return nil, false
 	}
-	if len(list) > se.s.opts.Limits.MaxEntries {
-		se.fail(m, false, fmt.Sprintf("too many entries (at most %d)", se.s.opts.Limits.MaxEntries), false)
+	if !se.withinEntryLimit(m, len(list)) {
 		return nil, false
 	}
 	return list, true
 }
 
+// withinEntryLimit reports whether a message's n entries are within the
+// limit, and fails the message (a temporary error) when they are not.
+func (se *session) withinEntryLimit(m Message, n int) bool {
+	if limit := se.s.opts.Limits.MaxEntries; n > limit {
+		se.fail(m, false, fmt.Sprintf("too many entries (at most %d)", limit), false)
+		return false
+	}
+	return true
+}
+
 // prototype defines thing prototypes.
 func (se *session) prototype(m Message, gen Generation) {
 	s := se.s
-	list, ok := se.entries(m, "things", "missing things element")
+	list, ok := se.thingEntries(m)
 	if !ok {
 		return
 	}
@@ -615,7 +624,7 @@ func stringList(e Entry, key string) []string {
 // session.
 func (se *session) register(m Message, gen Generation) {
 	s := se.s
-	list, ok := se.entries(m, "things", "missing things element")
+	list, ok := se.thingEntries(m)
 	if !ok {
 		return
 	}
@@ -805,7 +814,7 @@ func (se *session) thingValues(p *prototype, e Entry) ([]things.PropertyValue, e
 // update merges new state into the session's things.
 func (se *session) update(m Message, gen Generation) {
 	s := se.s
-	list, ok := se.entries(m, "things", "missing things element")
+	list, ok := se.thingEntries(m)
 	if !ok {
 		return
 	}
@@ -890,8 +899,7 @@ func (se *session) report(m Message, gen Generation) {
 		se.fail(m, true, "missing event element", false)
 		return
 	}
-	if len(events)+len(tasks) > s.opts.Limits.MaxEntries {
-		se.fail(m, false, fmt.Sprintf("too many entries (at most %d)", s.opts.Limits.MaxEntries), false)
+	if !se.withinEntryLimit(m, len(events)+len(tasks)) {
 		return
 	}
 	if !hasEvents {

@@ -11,14 +11,10 @@ import (
 // "NaN", "Infinity", "-Infinity". Digits are the shortest that read back
 // as v.
 func AppendJavaDouble(b []byte, v float64) []byte {
-	switch {
-	case math.IsNaN(v):
-		return append(b, "NaN"...)
-	case math.IsInf(v, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(v, -1):
-		return append(b, "-Infinity"...)
-	case v == 0:
+	if s, ok := javaNonFinite(v); ok {
+		return append(b, s...)
+	}
+	if v == 0 {
 		if math.Signbit(v) {
 			return append(b, "-0.0"...)
 		}
@@ -58,6 +54,20 @@ func AppendJavaDouble(b []byte, v float64) []byte {
 	return strconv.AppendInt(b, int64(exp-1), 10)
 }
 
+// javaNonFinite returns Java's text for NaN and the infinities ("NaN",
+// "Infinity", "-Infinity"); ok is false for a finite v.
+func javaNonFinite(v float64) (s string, ok bool) {
+	switch {
+	case math.IsNaN(v):
+		return "NaN", true
+	case math.IsInf(v, 1):
+		return "Infinity", true
+	case math.IsInf(v, -1):
+		return "-Infinity", true
+	}
+	return "", false
+}
+
 // shortestDigits returns the shortest decimal digits of v > 0 and the
 // exponent e with v = 0.digits × 10^e.
 func shortestDigits(v float64) (string, int) {
@@ -76,13 +86,8 @@ func shortestDigits(v float64) (string, int) {
 // six decimals, rounded half up from the shortest decimal digits of v, no
 // grouping ("127.000000", "-12.500000"); "NaN", "Infinity", "-Infinity".
 func AppendJavaFixed(b []byte, v float64) []byte {
-	switch {
-	case math.IsNaN(v):
-		return append(b, "NaN"...)
-	case math.IsInf(v, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(v, -1):
-		return append(b, "-Infinity"...)
+	if s, ok := javaNonFinite(v); ok {
+		return append(b, s...)
 	}
 	neg := math.Signbit(v)
 	if neg {

@@ -95,11 +95,7 @@ func (m ObjectPerms) Append(b []byte) []byte {
 	b = appendHeader(b, TypeObjectPerms, m.Time)
 	b = appendLine(b, "objId", m.ObjID)
 	b = append(b, '\n')
-	for _, p := range m.Perms {
-		b = p.AppendText(b)
-		b = append(b, '\n')
-	}
-	return b
+	return appendRows(b, m.Perms)
 }
 
 // ParseObjectPerms parses OBJ_PERMS_MSG; an empty list is accepted.
@@ -109,15 +105,8 @@ func ParseObjectPerms(frame []byte) (ObjectPerms, error) {
 		return ObjectPerms{}, err
 	}
 	m := ObjectPerms{Time: ts, ObjID: l.field(1)}
-	for _, line := range l[2:] {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		p, err := ParsePerm(line)
-		if err != nil {
-			return ObjectPerms{}, err
-		}
-		m.Perms = append(m.Perms, p)
+	if m.Perms, err = parseRows(l[2:], ParsePerm); err != nil {
+		return ObjectPerms{}, err
 	}
 	return m, checkObjID(m.ObjID)
 }
@@ -242,11 +231,7 @@ func (m StatusHistory) Append(b []byte) []byte {
 	b = appendLine(b, "compPath", m.CompPath)
 	b = appendLine(b, "reqId", m.ReqID)
 	b = append(b, '\n')
-	for _, it := range m.Items {
-		b = it.AppendText(b)
-		b = append(b, '\n')
-	}
-	return b
+	return appendRows(b, m.Items)
 }
 
 // ParseStatusHistory parses the H_STATUS_MSG response.
@@ -256,15 +241,8 @@ func ParseStatusHistory(frame []byte) (StatusHistory, error) {
 		return StatusHistory{}, err
 	}
 	m := StatusHistory{Time: ts, ObjID: l.field(1), CompPath: l.field(2), ReqID: l.field(3)}
-	for _, line := range l[4:] {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		it, err := ParseHistoryItem(line)
-		if err != nil {
-			return StatusHistory{}, err
-		}
-		m.Items = append(m.Items, it)
+	if m.Items, err = parseRows(l[4:], ParseHistoryItem); err != nil {
+		return StatusHistory{}, err
 	}
 	return m, checkObjID(m.ObjID)
 }
@@ -286,11 +264,7 @@ func (m EventsResponse) Append(b []byte) []byte {
 	b = appendLine(b, "objId", m.ObjID)
 	b = appendLine(b, "reqId", m.ReqID)
 	b = append(b, '\n')
-	for _, e := range m.Events {
-		b = e.AppendText(b)
-		b = append(b, '\n')
-	}
-	return b
+	return appendRows(b, m.Events)
 }
 
 // ParseEventsResponse parses the H_EVENTS_MSG response (line 1 objId).
@@ -303,15 +277,8 @@ func ParseEventsResponse(frame []byte) (EventsResponse, error) {
 		return EventsResponse{}, fmt.Errorf("%w: H_EVENTS_MSG with fullSrvId is a request", ErrMalformed)
 	}
 	m := EventsResponse{Time: ts, ObjID: l.field(1), ReqID: l.field(2)}
-	for _, line := range l[3:] {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		e, err := ParseEvent(line)
-		if err != nil {
-			return EventsResponse{}, err
-		}
-		m.Events = append(m.Events, e)
+	if m.Events, err = parseRows(l[3:], ParseEvent); err != nil {
+		return EventsResponse{}, err
 	}
 	return m, checkObjID(m.ObjID)
 }

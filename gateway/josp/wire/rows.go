@@ -7,6 +7,33 @@ import (
 	"time"
 )
 
+// appendRows appends each row followed by a line end: the body of the
+// messages that carry rows (OBJ_PERMS_MSG, H_STATUS_MSG, H_EVENTS_MSG).
+func appendRows[R interface{ AppendText([]byte) []byte }](b []byte, rows []R) []byte {
+	for _, r := range rows {
+		b = r.AppendText(b)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// parseRows parses a message's row lines with parseRow; blank lines are
+// skipped, a malformed row fails the message.
+func parseRows[R any](lines []string, parseRow func(string) (R, error)) ([]R, error) {
+	var out []R
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r, err := parseRow(line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // HistoryItem is one state history row: a pillar's update.
 type HistoryItem struct {
 	ID        int64
