@@ -18,6 +18,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/edgegate/edgegate/gateway/atomicfile"
+	"github.com/edgegate/edgegate/gateway/loopback"
 	"github.com/edgegate/edgegate/gateway/ocs"
 	"github.com/edgegate/edgegate/gateway/statuspage"
 )
@@ -157,7 +159,7 @@ func ParseFirstBoot(b []byte) (FirstBoot, error) {
 		if _, _, err := net.SplitHostPort(f.StatusPage); err != nil {
 			return f, bad("status_page", fmt.Sprintf("%q: want host:port, e.g. \"0.0.0.0:80\"", f.StatusPage))
 		}
-		if !loopbackListen(f.StatusPage) && f.Password == "" {
+		if !loopback.Listen(f.StatusPage) && f.Password == "" {
 			return f, bad("status_page", "a status page on the LAN needs a password (password = \"...\")")
 		}
 	}
@@ -205,7 +207,7 @@ func ImportFirstBoot(path, dataDir string, log *slog.Logger) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("gateway: first-boot password: %w", err)
 		}
-		if err := writeFileAtomic(filepath.Join(dataDir, firstBootPassword), []byte(h), 0o600); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dataDir, firstBootPassword), []byte(h), 0o600); err != nil {
 			return false, err
 		}
 	}
@@ -233,7 +235,7 @@ func ImportFirstBoot(path, dataDir string, log *slog.Logger) (bool, error) {
 	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
 		return false, fmt.Errorf("gateway: first-boot overlay: %w", err)
 	}
-	if err := writeFileAtomic(overlay, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(overlay, buf.Bytes(), 0o600); err != nil {
 		return false, err
 	}
 	log.Info("first-boot file imported", "path", path, "settings", f)
@@ -362,26 +364,6 @@ func (g *Gateway) importFirstBootPassword() error {
 	}
 	g.log.Info("status page password set from the first-boot file")
 	return os.Remove(p)
-}
-
-// writeFileAtomic writes b to path through a temporary file and a rename.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err := errors.Join(err, tmp.Chmod(mode), tmp.Close()); err != nil {
-		return fmt.Errorf("gateway: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	return nil
 }
 
 // CheckConfig checks what ParseConfig cannot see alone: the device

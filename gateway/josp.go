@@ -13,6 +13,7 @@ import (
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/josp"
 	"github.com/edgegate/edgegate/gateway/josp/wire"
+	"github.com/edgegate/edgegate/gateway/loopback"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
@@ -122,7 +123,7 @@ func (g *Gateway) openJOSP() error {
 	if err != nil {
 		return err
 	}
-	if ip := net.ParseIP(host); ip.IsLoopback() && !slices.Contains(g.cfg.MDNS.Interfaces, "lo") {
+	if loopback.Host(host) && !slices.Contains(g.cfg.MDNS.Interfaces, "lo") {
 		g.log.Warn("josp: the objects listen on loopback but are advertised on other interfaces: set josp.listen or [mdns] interfaces",
 			"listen", host, "mdns", g.cfg.MDNS.Interfaces)
 	}

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/logring"
+	"github.com/edgegate/edgegate/gateway/loopback"
 	"github.com/edgegate/edgegate/gateway/statuspage"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -81,7 +81,7 @@ func (g *Gateway) openOperator() error {
 	if err != nil {
 		return fmt.Errorf("gateway: admin.http: %w", err)
 	}
-	lan := !loopbackListen(addr)
+	lan := !loopback.Listen(addr)
 	page := statuspage.New(statuspage.Options{Source: pageSource{g}, Metrics: g.metrics, RequireLogin: lan,
 		PasswordHash: g.webPasswordHash, Logger: g.log.With("subsystem", "statuspage")})
 	g.httpLn = ln
@@ -104,19 +104,6 @@ func (g *Gateway) HTTPAddr() net.Addr {
 		return nil
 	}
 	return g.httpLn.Addr()
-}
-
-// loopbackListen reports whether a listen address binds loopback only.
-func loopbackListen(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // SetWebPassword stores the status page's password as an argon2id hash.

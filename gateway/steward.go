@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/certs"
+	"github.com/edgegate/edgegate/gateway/loopback"
 	"github.com/edgegate/edgegate/gateway/pairing"
 	"github.com/edgegate/edgegate/gateway/steward"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -68,7 +69,7 @@ func (c *StewardConfig) Validate() error {
 		if err != nil {
 			return bad("plain_listen", fmt.Sprintf("%q", c.PlainListen), err.Error())
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !loopback.Host(host) {
 			return bad("plain_listen", fmt.Sprintf("%q", c.PlainListen), "plain ws binds a loopback address only (127.0.0.1:8887)")
 		}
 	}

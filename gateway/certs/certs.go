@@ -34,6 +34,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/gateway/atomicfile"
 )
 
 // ErrFiles is returned (wrapped) by LoadOrCreate for key or certificate
@@ -112,7 +114,7 @@ func LoadOrCreate(dir string, spec Spec) (tls.Certificate, error) {
 		}
 		// The key first: a crash before the certificate is written leaves
 		// the state repaired below.
-		if err := WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := atomicfile.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return tls.Certificate{}, err
 		}
 		return issue(key, spec, certPath)
@@ -183,7 +185,7 @@ func issue(key crypto.Signer, spec Spec, certPath string) (tls.Certificate, erro
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("certs: %s: parse certificate: %w", spec.Name, err)
 	}
-	if err := WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
@@ -230,45 +232,6 @@ func checkKeyMode(path string) error {
 		return fmt.Errorf("%w: %s has mode %#o: it must not be readable by group or others (chmod 600)", ErrFiles, path, m)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes path through a synced temporary file renamed over
-// it, then syncs the directory, so a crash leaves the old file or the new
-// one, whole.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*") // created 0600
-	if err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-			err = fmt.Errorf("certs: write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // SHA256 returns the certificate's SHA-256 fingerprint (of its DER bytes)

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/edgegate/edgegate/gateway/loopback"
 )
 
 // Trust is the set of peer certificates one side of the contract accepts,
@@ -162,16 +164,6 @@ func ClientTLS(cert tls.Certificate, servers Trust, serverName string) (*tls.Con
 	}, nil
 }
 
-// IsLoopbackHost reports whether host (a name or an IP literal, without
-// port) is the loopback interface: "localhost" or a loopback address.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
-
 // CheckURL validates an OCS base URL: https anywhere, plain http only on
 // loopback (ErrPlainHTTP otherwise).
 func CheckURL(base string) (*url.URL, error) {
@@ -184,7 +176,7 @@ func CheckURL(base string) (*url.URL, error) {
 		return nil, fmt.Errorf("ocs: url %q: %w: no host", base, ErrInvalid)
 	case u.Scheme == "https":
 	case u.Scheme == "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return nil, fmt.Errorf("ocs: url %q: %w", base, ErrPlainHTTP)
 		}
 	default:
@@ -203,7 +195,7 @@ func CheckPlainListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("ocs: listen %q: %w: %v", addr, ErrInvalid, err)
 	}
-	if !IsLoopbackHost(host) {
+	if !loopback.Host(host) {
 		return fmt.Errorf("ocs: listen %q: %w", addr, ErrPlainHTTP)
 	}
 	return nil

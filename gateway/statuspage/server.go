@@ -15,13 +15,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/httpserve"
+	"github.com/edgegate/edgegate/gateway/loopback"
 )
 
 //go:embed assets
@@ -143,7 +143,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	if !s.o.RequireLogin && !loopbackHost(r.Host) {
+	if !s.o.RequireLogin && !loopback.Host(r.Host) {
 		http.Error(w, "this page answers on its loopback address only (http://127.0.0.1:PORT/); "+
 			"to serve the LAN set [admin] http to a LAN address and a password", http.StatusMisdirectedRequest)
 		return
@@ -159,20 +159,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("statuspage: %w", err)
 	}
 	return nil
-}
-
-// loopbackHost reports whether a Host header names the loopback interface.
-func loopbackHost(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.IsLoopback()
 }
 
 const sessionCookie = "edgegate_session"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/loopback"
 )
 
 type fakeSource struct {
@@ -279,15 +280,6 @@ func TestPasswordHash(t *testing.T) {
 	}
 }
 
-func TestLoopbackHost(t *testing.T) {
-	for host, want := range map[string]bool{"127.0.0.1:8080": true, "localhost": true, "LOCALHOST:1": true, "[::1]:80": true,
-		"127.1.2.3": true, "192.168.1.5:8080": false, "gateway.local": false, "": false} {
-		if got := loopbackHost(host); got != want {
-			t.Errorf("%q: %v", host, got)
-		}
-	}
-}
-
 // FuzzHostAndOrigin feeds arbitrary Host and Origin headers to the checks
 // that guard the loopback page: no panic, and a Host accepted as loopback
 // names localhost or a loopback address.
@@ -296,7 +288,7 @@ func FuzzHostAndOrigin(f *testing.F) {
 	f.Add("[::1]:80", "null")
 	f.Add("evil.example", "http://evil.example")
 	f.Fuzz(func(t *testing.T, host, origin string) {
-		if loopbackHost(host) {
+		if loopback.Host(host) {
 			h := strings.ToLower(host)
 			if !strings.Contains(h, "localhost") && !strings.Contains(h, "127.") && !strings.Contains(h, ":") {
 				t.Fatalf("%q taken for loopback", host)
