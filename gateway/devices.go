@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha1"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
+	"github.com/google/uuid"
 )
 
 //go:embed profiles/*.toml
@@ -161,20 +161,13 @@ func (g *Gateway) removeThing(id store.DeviceID) {
 }
 
 // ocsNamespace is the UUID namespace of DefaultOCSDeviceID.
-var ocsNamespace = [16]byte{0x6f, 0x3c, 0x2b, 0x1e, 0x8a, 0x41, 0x4d, 0x5b, 0x9e, 0x07, 0x52, 0xd1, 0xc4, 0x33, 0x0a, 0x9f}
+var ocsNamespace = uuid.UUID{0x6f, 0x3c, 0x2b, 0x1e, 0x8a, 0x41, 0x4d, 0x5b, 0x9e, 0x07, 0x52, 0xd1, 0xc4, 0x33, 0x0a, 0x9f}
 
 // DefaultOCSDeviceID is a device's OCS deviceId when none was configured:
 // the UUIDv5 (RFC 9562) of "osp:Type:Module" in edgegate's namespace, so
 // every gateway derives the same id for the same device.
 func DefaultOCSDeviceID(id store.DeviceID) string {
-	h := sha1.New()
-	h.Write(ocsNamespace[:])
-	h.Write([]byte("osp:" + id.String()))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return formatUUID(u)
+	return uuid.NewSHA1(ocsNamespace, []byte("osp:"+id.String())).String()
 }
 
 // ospDevice converts a store device id.

@@ -508,6 +508,13 @@ func TestDefaultOCSDeviceIDIsStableUUIDv5(t *testing.T) {
 	if len(a) != 36 || a[14] != '5' || !strings.Contains("89ab", string(a[19])) {
 		t.Errorf("not a UUIDv5: %s", a)
 	}
+	// The ids are kept in registries and at the OCS: they never change.
+	if a != "d6c9a6fc-4bf7-5935-afd4-287b148f8f9c" {
+		t.Errorf("DefaultOCSDeviceID(1:4242) = %s, it was d6c9a6fc-4bf7-5935-afd4-287b148f8f9c", a)
+	}
+	if n := ThingOCSDeviceID("native:lamp-udn"); n != "52b1b8ce-d4f5-5419-883c-7d61bd7763d5" {
+		t.Errorf("ThingOCSDeviceID(native:lamp-udn) = %s, it was 52b1b8ce-d4f5-5419-883c-7d61bd7763d5", n)
+	}
 }
 
 // TestIdentityPersists checks that the gateway's UUID is created once,

@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
 
 	"github.com/edgegate/edgegate/store"
+	"github.com/google/uuid"
 )
 
 // GatewayConfig names the gateway ([gateway]).
@@ -48,33 +47,17 @@ func loadIdentity(db *store.DB, name string) (Identity, error) {
 		}
 		return Identity{Name: name, UUID: string(v)}, nil
 	case errors.Is(err, store.ErrNotFound):
-		u, err := NewUUID()
+		u, err := uuid.NewRandom()
 		if err != nil {
-			return Identity{}, err
+			return Identity{}, fmt.Errorf("gateway: uuid: %w", err)
 		}
-		if err := db.PutSetting(settingUUID, []byte(u)); err != nil {
+		if err := db.PutSetting(settingUUID, []byte(u.String())); err != nil {
 			return Identity{}, fmt.Errorf("gateway: store the gateway's UUID: %w", err)
 		}
-		return Identity{Name: name, UUID: u}, nil
+		return Identity{Name: name, UUID: u.String()}, nil
 	default:
 		return Identity{}, fmt.Errorf("gateway: read the gateway's UUID: %w", err)
 	}
-}
-
-// NewUUID returns a random (version 4) UUID in its canonical form.
-func NewUUID() (string, error) {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		return "", fmt.Errorf("gateway: uuid: %w", err)
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return formatUUID(u), nil
-}
-
-func formatUUID(u [16]byte) string {
-	x := hex.EncodeToString(u[:])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 
 // Identity returns the gateway's name and UUID.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,6 +20,7 @@ import (
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
+	"github.com/google/uuid"
 )
 
 // UpstreamConfig configures the upstream OCS ([upstream]): where readings
@@ -438,14 +438,7 @@ func (b ocsBinding) Decode(dev store.DeviceID, dataType uint16, payload []byte) 
 // ThingOCSDeviceID is a native thing's OCS deviceId: the UUIDv5 of
 // "thing:" and its hub id in edgegate's namespace (DefaultOCSDeviceID's).
 func ThingOCSDeviceID(thingID string) string {
-	h := sha1.New()
-	h.Write(ocsNamespace[:])
-	h.Write([]byte("thing:" + thingID))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return formatUUID(u)
+	return uuid.NewSHA1(ocsNamespace, []byte("thing:"+thingID)).String()
 }
 
 // ocsCommander sends the owner's commands through the gateway's command

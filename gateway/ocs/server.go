@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -289,27 +290,7 @@ func VoucherGUID(voucher []byte) (string, error) {
 	if v.OH == nil || len(v.OH.G) != 16 {
 		return "", fmt.Errorf("ocs: voucher: %w: oh.g is not 16 bytes of base64", ErrInvalid)
 	}
-	return formatUUID(v.OH.G), nil
-}
-
-func formatUUID(b []byte) string {
-	const hexd = "0123456789abcdef"
-	out := make([]byte, 0, 36)
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
-		}
-		out = append(out, hexd[c>>4], hexd[c&15])
-	}
-	return string(out)
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b[:])
+	return uuid.UUID(v.OH.G).String(), nil
 }
 
 func (s *Server) postVoucher(w http.ResponseWriter, r *http.Request) {
@@ -503,7 +484,7 @@ func (s *Server) deleteValue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSetupInfo(w http.ResponseWriter, r *http.Request) {
-	g3 := newUUID()
+	g3 := uuid.NewString()
 	if s.opts.CredentialReuse {
 		g3 = r.PathValue("id")
 	}
