@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,9 +50,6 @@ func (db *DB) KV(name string) *KV {
 	}
 	return kv
 }
-
-// Namespace returns the namespace's name.
-func (kv *KV) Namespace() string { return string(kv.ns) }
 
 func (kv *KV) bucket(tx *bolt.Tx) *bolt.Bucket {
 	return tx.Bucket(bucketKV).Bucket(kv.ns)
@@ -184,7 +182,6 @@ type KVTx struct {
 	b      *bolt.Bucket // nil while the namespace has no bucket
 	create func() (*bolt.Bucket, error)
 	writes map[string][]byte // key -> value; nil value: deleted
-	order  []string
 }
 
 // Get returns key's value as the update sees it (a copy), or an error
@@ -213,19 +210,12 @@ func (t *KVTx) Put(key string, value []byte) error {
 	if v == nil {
 		v = []byte{}
 	}
-	t.set(key, v)
+	t.writes[key] = v
 	return nil
 }
 
 // Delete removes key when the update commits.
-func (t *KVTx) Delete(key string) { t.set(key, nil) }
-
-func (t *KVTx) set(key string, v []byte) {
-	if _, ok := t.writes[key]; !ok {
-		t.order = append(t.order, key)
-	}
-	t.writes[key] = v
-}
+func (t *KVTx) Delete(key string) { t.writes[key] = nil }
 
 // NextSequence returns the namespace's next sequence number (1, 2, ...),
 // for keys that must be unique and ordered. A number taken by an update that
@@ -260,15 +250,14 @@ func (kv *KV) Update(fn func(t *KVTx) error) error {
 		if err := fn(t); err != nil {
 			return reject(err)
 		}
-		if len(t.order) == 0 {
+		if len(t.writes) == 0 {
 			return nil
 		}
 		b, err := kv.bucketForWrite(tx)
 		if err != nil {
 			return err
 		}
-		slices.Sort(t.order)
-		for _, k := range t.order {
+		for _, k := range slices.Sorted(maps.Keys(t.writes)) {
 			if v := t.writes[k]; v == nil {
 				err = b.Delete([]byte(k))
 			} else {

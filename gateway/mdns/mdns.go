@@ -146,12 +146,6 @@ func Interfaces(names []string) ([]net.Interface, error) {
 	return out, nil
 }
 
-// Host returns the host name the advertisements point at ("name.local.").
-func (a *Advertiser) Host() string { return a.host + "." + Domain }
-
-// Addrs returns the addresses advertised for the host.
-func (a *Advertiser) Addrs() []string { return slices.Clone(a.ips) }
-
 // Advertise announces svc until the returned Registration is closed (or
 // the Advertiser is).
 func (a *Advertiser) Advertise(svc Service) (*Registration, error) {
@@ -191,15 +185,6 @@ type Registration struct {
 	mu  sync.Mutex
 	srv *zeroconf.Server
 	svc Service
-}
-
-// Service returns the service as currently advertised.
-func (r *Registration) Service() Service {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.svc
-	s.Text = slices.Clone(s.Text)
-	return s
 }
 
 // SetText replaces the TXT record: the old responder says goodbye and a
