@@ -187,7 +187,7 @@ func (c *Config) Validate() error {
 			return bad("admin.http", fmt.Sprintf("%q", h), err.Error())
 		}
 	}
-	if n := c.Gateway.Name; len(n) > 63 || strings.ContainsAny(n, "\x00\r\n") {
+	if n := c.Gateway.Name; !validGatewayName(n) {
 		return bad("gateway.name", fmt.Sprintf("%q", n), "must be at most 63 bytes on one line")
 	}
 	if l := c.OSP.UDP.Listen; l != "" {

@@ -127,7 +127,7 @@ func ParseFirstBoot(b []byte) (FirstBoot, error) {
 			ErrConfig, strings.Join(keys, ", "))
 	}
 	bad := func(key, why string) error { return fmt.Errorf("%w: first-boot file: %s: %s", ErrConfig, key, why) }
-	if n := f.Name; len(n) > 63 || strings.ContainsAny(n, "\x00\r\n") {
+	if !validGatewayName(f.Name) {
 		return f, bad("name", "at most 63 bytes on one line")
 	}
 	for _, u := range []struct{ key, val string }{{"ocs_url", f.OCSURL}, {"oco_server", f.OCOServer}} {

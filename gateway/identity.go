@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/edgegate/edgegate/store"
 	"github.com/google/uuid"
@@ -16,6 +17,10 @@ type GatewayConfig struct {
 	// JOSP endpoint, and reported upstream. Default: the host name.
 	Name string `toml:"name"`
 }
+
+// validGatewayName reports whether n can name the gateway: at most 63
+// bytes (a DNS label's length, for the mDNS records), on one line.
+func validGatewayName(n string) bool { return len(n) <= 63 && !strings.ContainsAny(n, "\x00\r\n") }
 
 // Identity is who the gateway is: its name and a UUID generated at the first
 // start and kept in the store, so it survives restarts and upgrades (and
