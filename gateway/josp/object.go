@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -76,7 +77,7 @@ func (e *Endpoint) open(t things.Thing) (*object, error) {
 	}
 	for _, p := range e.opts.CoOwners {
 		key := p.String()
-		if contains(rec.Granted, key) {
+		if slices.Contains(rec.Granted, key) {
 			continue
 		}
 		usr := p.UsrID
@@ -119,15 +120,6 @@ func (e *Endpoint) open(t things.Thing) (*object, error) {
 	o.event(wire.EventLocalStart, "Local communication started", eventPayload("addr", ln.Addr().String()))
 	o.log.Info("josp: object served", "addr", ln.Addr().String(), "instance", o.instance, "tls", e.tls != nil)
 	return o, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // listen binds an object's port (and port+1 for the certificate sharing
