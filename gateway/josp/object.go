@@ -395,7 +395,7 @@ func (o *object) applyValues(values []things.PropertyValue) bool {
 // it goes to.
 
 func (o *object) infoFrameLocked(now time.Time) []byte {
-	m := wire.ObjectInfo{Time: now, ObjID: o.rec.ObjID, Name: o.nameLocked(), JODVersion: o.e.opts.JODVersion,
+	m := wire.ObjectInfo{Time: now, ObjID: o.rec.ObjID, Name: o.nameLocked(), JODVersion: JODVersion,
 		OwnerID: o.rec.OwnerID, Model: wire.Sanitize(o.desc.Model), Brand: wire.Sanitize(o.desc.Brand), Descr: wire.Sanitize(o.desc.Descr)}
 	return wire.AppendFrame(nil, m.Append(nil))
 }
