@@ -49,9 +49,7 @@ func (o *object) handle(c *conn, frame []byte) {
 		return
 	}
 	o.mu.Lock()
-	objID := o.rec.ObjID
-	level, _ := o.levelLocked(c.id)
-	c.perm = level
+	objID, level := o.rec.ObjID, c.perm
 	o.mu.Unlock()
 	if sm.Object() != objID {
 		e.c.wrongObject.Add(1)
