@@ -509,8 +509,13 @@ func (o *object) event(typ, phase, payload string) {
 }
 
 func (o *object) eventLocked(typ, phase, payload string) {
-	o.events.add(newEvent(typ, o.rec.ObjID, phase, payload, o.e.opts.Now()), func(err error) {
-		o.log.Warn("josp: event not saved", "type", typ, "err", err)
+	o.addEventLocked(newEvent(typ, o.rec.ObjID, phase, payload, o.e.opts.Now()))
+}
+
+// addEventLocked records ev; a failure to save it is logged.
+func (o *object) addEventLocked(ev wire.Event) {
+	o.events.add(ev, func(err error) {
+		o.log.Warn("josp: event not saved", "type", ev.Type, "err", err)
 	})
 }
 
