@@ -234,7 +234,7 @@ func (g *Gateway) jospAdmin() {
 		if err != nil {
 			return nil, jospError(err)
 		}
-		perms, err := ep.Perms(o.ObjID)
+		perms, err := ep.Perms(o.ThingID) // the thing ID: a new owner changes the objId
 		return admin.JOSPObjectDetail{JOSPObject: o, Perms: perms}, jospError(err)
 	})
 	s.HandleJSON("GET /v1/josp/services", func(*http.Request) (any, error) {

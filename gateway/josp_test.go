@@ -356,10 +356,9 @@ func TestJOSPEndToEndPlain(t *testing.T) {
 	// History: more readings, then every kind of limits.
 	for _, c := range []int16{2510, 2520, 2530, 2540} {
 		s.sendAcked(10, climate(c))
-		for range 1 { // temperature changes; humidity and battery do not
-			app.expect("UPD_MSG")
-			installer.expect("UPD_MSG")
-		}
+		// Temperature changes; humidity and battery do not.
+		app.expect("UPD_MSG")
+		installer.expect("UPD_MSG")
 	}
 	const temp = "Properties>temperature"
 	// The history is written just after the hub's update (the projector's

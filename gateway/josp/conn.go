@@ -51,7 +51,9 @@ type conn struct {
 	// Set by the handshake, before the connection is attached.
 	id   wire.FullSrvID
 	full string
-	// perm is the service's level, kept by the object under its lock.
+	// perm is the service's level, kept by the object under its lock:
+	// set when it attaches and after every permission change (a new
+	// owner disconnects every service).
 	perm wire.PermType
 }
 

@@ -37,7 +37,8 @@
 // OBJ_PERMS_MSG with CoOwner, SRV_PERMS_MSG when a permission row
 // applies), then state updates (UPD_MSG on every change, to every service
 // with State), heartbeats (`hb_rq` after Options.Heartbeat of silence,
-// closed 9/10 of it later without `hb_rs`) and the services' requests.
+// closed when 9/10 of it more pass without a frame) and the services'
+// requests.
 // Every request's fullSrvId line must be the connection's own identity
 // (stricter than the reference, which trusts the line): one that claims
 // another is dropped. Commands go through Hub.Perform to the thing's own

@@ -69,10 +69,11 @@ const (
 	DefaultHistoryMax       = 1000
 	DefaultEventsKept       = 500
 	DefaultSendQueue        = 1024
-	// DefaultJODVersion is the version OBJ_INF_MSG reports: the reference
-	// release whose wire the endpoint speaks.
-	DefaultJODVersion = "2.2.4"
 )
+
+// JODVersion is the version OBJ_INF_MSG reports: the reference release
+// whose wire the endpoint speaks.
+const JODVersion = "2.2.4"
 
 // Options configure an Endpoint. Hub, History and KV are required.
 type Options struct {
@@ -110,8 +111,6 @@ type Options struct {
 	// SendQueue is the frames a connection may have waiting; a service
 	// that lets more pile up is disconnected.
 	SendQueue int
-	// JODVersion is reported in OBJ_INF_MSG.
-	JODVersion string
 	// Describe returns an object's model, brand and description; nil
 	// describes every thing by its kind and ID.
 	Describe func(things.Thing) Description
@@ -211,9 +210,6 @@ func New(opts Options) (*Endpoint, error) {
 	}
 	if opts.SendQueue <= 0 {
 		opts.SendQueue = DefaultSendQueue
-	}
-	if opts.JODVersion == "" {
-		opts.JODVersion = DefaultJODVersion
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -2,15 +2,19 @@ package josp
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/josp/wire"
+	"github.com/edgegate/edgegate/gateway/logring"
 	"github.com/edgegate/edgegate/gateway/things"
+	"github.com/edgegate/edgegate/store"
+	"github.com/edgegate/edgegate/store/storetest"
 )
 
 func TestPresentationStructureAndUpdates(t *testing.T) {
@@ -249,8 +253,10 @@ func TestPermissionEditsResyncEveryService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sp := app.expect(wire.TypeObjectInfo); sp == nil {
-		t.Fatal()
+	app.expect(wire.TypeObjectInfo)
+	app.expect(wire.TypeObjectStructure)
+	if sp := app.expect(wire.TypeServicePerms).(wire.ServicePerms); sp.Perm != wire.PermState {
+		t.Fatalf("app's level after the admin API's row %v", sp.Perm)
 	}
 	// The rows and the objId survive a restart.
 	before := perms()
@@ -603,8 +609,12 @@ func TestPortRangeAndSanitisedNames(t *testing.T) {
 	}
 	base := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r := newRig(t, func(o *Options) { o.PortMin, o.PortMax = base, base+1 })
-	if got := r.object("native:lamp").Addr; got != net.JoinHostPort("127.0.0.1", itoa(base)) {
+	logs := logring.New(16, slog.LevelError)
+	r := newRig(t, func(o *Options) {
+		o.PortMin, o.PortMax = base, base+1
+		o.Logger = slog.New(logs.Handler(nil))
+	})
+	if got := r.object("native:lamp").Addr; got != net.JoinHostPort("127.0.0.1", strconv.Itoa(base)) {
 		t.Errorf("addr %s, want port %d", got, base)
 	}
 	weird := things.Thing{ID: "native:weird", Kind: things.KindNative, Name: "a##b>c\nd;e",
@@ -614,7 +624,7 @@ func TestPortRangeAndSanitisedNames(t *testing.T) {
 	}
 	r.eventually("the second object", func() bool { return len(r.ep.Objects()) == 2 })
 	w := r.object("native:weird")
-	if w.Addr != net.JoinHostPort("127.0.0.1", itoa(base+1)) {
+	if w.Addr != net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1)) {
 		t.Errorf("addr %s", w.Addr)
 	}
 	if w.Name != "a#b-c d,e" {
@@ -631,16 +641,21 @@ func TestPortRangeAndSanitisedNames(t *testing.T) {
 	if err := r.hub.Register(things.Thing{ID: "native:third", Kind: things.KindNative}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	r.eventually("the refusal of the third thing", func() bool {
+		for _, rec := range logs.Records() {
+			if s := rec.String(); strings.Contains(s, "josp: object not served thing=native:third") && strings.Contains(s, ErrNoPort.Error()) {
+				return true
+			}
+		}
+		return false
+	})
 	if _, err := r.ep.Object("native:third"); !errors.Is(err, ErrUnknownObject) {
 		t.Errorf("third object: %v", err)
 	}
 }
 
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
-
 func TestOptionsValidation(t *testing.T) {
-	db := newRig(t, nil).db
+	db := storetest.MustOpen(t, store.Options{})
 	base := Options{Hub: things.New(things.Options{}), History: db, KV: db.KV("josp")}
 	for _, tc := range []func(*Options){
 		func(o *Options) { o.Hub = nil },

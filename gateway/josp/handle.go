@@ -49,9 +49,7 @@ func (o *object) handle(c *conn, frame []byte) {
 		return
 	}
 	o.mu.Lock()
-	objID := o.rec.ObjID
-	level, _ := o.levelLocked(c.id)
-	c.perm = level
+	objID, level := o.rec.ObjID, c.perm
 	o.mu.Unlock()
 	if sm.Object() != objID {
 		e.c.wrongObject.Add(1)
@@ -171,7 +169,7 @@ func (o *object) execute(cmd command) {
 		o.log.Info("josp: command failed", "service", cmd.from, "compPath", cmd.path, "err", err)
 		ev := newEvent(wire.EventActionExec, o.rec.ObjID, "Action failed", payload, e.opts.Now())
 		ev.ErrorPayload = eventPayload("error", err.Error())
-		o.events.add(ev, func(error) {})
+		o.addEventLocked(ev)
 		return
 	}
 	p = o.model.byPath[cmd.path]

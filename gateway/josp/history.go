@@ -28,9 +28,11 @@ func (o *object) history(req wire.HistoryRequest) wire.StatusHistory {
 	if p == nil || p.isAction() {
 		return res
 	}
-	var from, to time.Time
+	// Read from the first entry, whatever the limits, so that every row's
+	// old= is right; wire.Select drops what is before a date range.
+	var to time.Time
 	if req.Limits.Kind == wire.LimitDate {
-		from, to = req.Limits.FromDate, req.Limits.ToDate
+		to = req.Limits.ToDate
 	}
 	entries, err := o.e.opts.History.History(o.thingID, time.Time{}, to, historyScan)
 	if err != nil {
@@ -64,9 +66,6 @@ func (o *object) history(req wire.HistoryRequest) wire.StatusHistory {
 				}
 				payload = string(wire.AppendRangePayload(nil, f, oldV))
 				oldV = f
-			}
-			if !from.IsZero() && en.At.Before(from) {
-				continue // read from the first entry so that old= is right
 			}
 			items = append(items, wire.HistoryItem{ID: en.At.UnixNano(), CompPath: p.path, CompType: p.typ,
 				UpdatedAt: en.At, Payload: payload})

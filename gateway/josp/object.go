@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -76,7 +77,7 @@ func (e *Endpoint) open(t things.Thing) (*object, error) {
 	}
 	for _, p := range e.opts.CoOwners {
 		key := p.String()
-		if contains(rec.Granted, key) {
+		if slices.Contains(rec.Granted, key) {
 			continue
 		}
 		usr := p.UsrID
@@ -119,15 +120,6 @@ func (e *Endpoint) open(t things.Thing) (*object, error) {
 	o.event(wire.EventLocalStart, "Local communication started", eventPayload("addr", ln.Addr().String()))
 	o.log.Info("josp: object served", "addr", ln.Addr().String(), "instance", o.instance, "tls", e.tls != nil)
 	return o, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // listen binds an object's port (and port+1 for the certificate sharing
@@ -403,7 +395,7 @@ func (o *object) applyValues(values []things.PropertyValue) bool {
 // it goes to.
 
 func (o *object) infoFrameLocked(now time.Time) []byte {
-	m := wire.ObjectInfo{Time: now, ObjID: o.rec.ObjID, Name: o.nameLocked(), JODVersion: o.e.opts.JODVersion,
+	m := wire.ObjectInfo{Time: now, ObjID: o.rec.ObjID, Name: o.nameLocked(), JODVersion: JODVersion,
 		OwnerID: o.rec.OwnerID, Model: wire.Sanitize(o.desc.Model), Brand: wire.Sanitize(o.desc.Brand), Descr: wire.Sanitize(o.desc.Descr)}
 	return wire.AppendFrame(nil, m.Append(nil))
 }
@@ -517,8 +509,13 @@ func (o *object) event(typ, phase, payload string) {
 }
 
 func (o *object) eventLocked(typ, phase, payload string) {
-	o.events.add(newEvent(typ, o.rec.ObjID, phase, payload, o.e.opts.Now()), func(err error) {
-		o.log.Warn("josp: event not saved", "type", typ, "err", err)
+	o.addEventLocked(newEvent(typ, o.rec.ObjID, phase, payload, o.e.opts.Now()))
+}
+
+// addEventLocked records ev; a failure to save it is logged.
+func (o *object) addEventLocked(ev wire.Event) {
+	o.events.add(ev, func(err error) {
+		o.log.Warn("josp: event not saved", "type", ev.Type, "err", err)
 	})
 }
 

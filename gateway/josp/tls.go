@@ -197,7 +197,7 @@ func shareCertificates(ctx context.Context, nc net.Conn, der []byte, trust *trus
 		case wire.Bye:
 			return nil
 		case wire.HeartbeatRequest:
-			if _, err := nc.Write([]byte(wire.HeartbeatResponse + wire.Delimiter)); err != nil {
+			if _, err := nc.Write(hbRsFrame); err != nil {
 				return err
 			}
 		}

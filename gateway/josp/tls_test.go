@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestTLSWithCertificateSharing(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(o.Addr)
 	_, share, _ := net.SplitHostPort(o.CertSharingAddr)
-	if itoa(mustAtoi(t, port)+1) != share {
+	if p, _ := strconv.Atoi(port); strconv.Itoa(p+1) != share {
 		t.Errorf("certificate sharing on %s, object on %s", share, port)
 	}
 	admin := serviceCert(t, "admin/root/7")
@@ -163,13 +164,4 @@ func TestTLSWithCertificateSharing(t *testing.T) {
 		t.Error("a plain connection got the objId line")
 	}
 	nc.Close()
-}
-
-func mustAtoi(t *testing.T, s string) int {
-	t.Helper()
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
 }

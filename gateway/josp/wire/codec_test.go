@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,7 +182,7 @@ func TestSelect(t *testing.T) {
 		{Page(1<<40, 1<<40), nil},
 	} {
 		got := Select(items, tc.l, id, at)
-		if len(got) != len(tc.want) || (len(got) > 0 && (got[0] != tc.want[0] || got[len(got)-1] != tc.want[len(tc.want)-1])) {
+		if !slices.Equal(got, tc.want) {
 			t.Errorf("%v: %v, want %v", tc.l, got, tc.want)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 // The fuzz targets: the frame reader, the identity line, every message
 // parser, and the parsers of rows, payloads, limits and the structure.
 // Their committed seed corpus (testdata/fuzz/FuzzX) holds the literal
-// messages of the reference; TestWriteSeedCorpus regenerates it with
-// JOSP_WRITE_CORPUS=1.
+// messages and limits of the reference and the rows and payloads below;
+// TestSeedCorpus checks it, and rewrites it with JOSP_WRITE_CORPUS=1.
 
 func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte("hb_rq##bye##"), uint8(0))
@@ -69,9 +69,10 @@ func FuzzReadLine(f *testing.F) {
 }
 
 // fuzzMessage checks that parse never panics and that what it accepts
-// formats into a message that parses to the same bytes again.
-func fuzzMessage[M Message](f *testing.F, seeds []string, parse func([]byte) (M, error)) {
-	for _, s := range seeds {
+// formats into a message that parses to the same bytes again. Its seeds
+// are the committed corpus and extra.
+func fuzzMessage[M Message](f *testing.F, parse func([]byte) (M, error), extra ...string) {
+	for _, s := range extra {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -90,65 +91,28 @@ func fuzzMessage[M Message](f *testing.F, seeds []string, parse func([]byte) (M,
 	})
 }
 
-// fuzzSeeds returns the literal messages whose vector names start with
-// one of prefixes (all of them without prefixes).
-func fuzzSeeds(prefixes ...string) []string {
-	msgs, _ := loadVectors(&testing.T{})
-	var out []string
-	for _, v := range msgs {
-		for _, p := range prefixes {
-			if strings.HasPrefix(v.name, p) {
-				out = append(out, string(v.msg))
-				break
-			}
-		}
-		if len(prefixes) == 0 {
-			out = append(out, string(v.msg))
-		}
-	}
-	return out
-}
-
-func FuzzParse(f *testing.F) { fuzzMessage(f, fuzzSeeds(), Parse) }
-func FuzzParseObjectInfo(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("OBJ_INF"), ParseObjectInfo)
-}
-func FuzzParseObjectStructure(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("OBJ_STRUCT"), ParseObjectStructure)
-}
-func FuzzParseObjectPerms(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("OBJ_PERMS"), ParseObjectPerms)
-}
-func FuzzParseServicePerms(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("SRV_PERMS"), ParseServicePerms)
-}
-func FuzzParseUpdate(f *testing.F) { fuzzMessage(f, fuzzSeeds("UPD"), ParseUpdate) }
-func FuzzParseObjectDisconnect(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("OBJ_DISCONNECT"), ParseObjectDisconnect)
-}
-func FuzzParseStatusHistory(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("H_STATUS res"), ParseStatusHistory)
-}
-func FuzzParseEventsResponse(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("H_EVENTS res"), ParseEventsResponse)
-}
-func FuzzParseCommand(f *testing.F)  { fuzzMessage(f, fuzzSeeds("CMD"), ParseCommand) }
-func FuzzParseSetName(f *testing.F)  { fuzzMessage(f, fuzzSeeds("SETNAME"), ParseSetName) }
-func FuzzParseSetOwner(f *testing.F) { fuzzMessage(f, fuzzSeeds("SETOWNERID"), ParseSetOwner) }
-func FuzzParseAddPerm(f *testing.F)  { fuzzMessage(f, fuzzSeeds("ADDPERM"), ParseAddPerm) }
-func FuzzParseUpdPerm(f *testing.F)  { fuzzMessage(f, fuzzSeeds("UPDPERM"), ParseUpdPerm) }
-func FuzzParseRemPerm(f *testing.F)  { fuzzMessage(f, fuzzSeeds("REMPERM"), ParseRemPerm) }
+func FuzzParse(f *testing.F)                 { fuzzMessage(f, Parse) }
+func FuzzParseObjectInfo(f *testing.F)       { fuzzMessage(f, ParseObjectInfo) }
+func FuzzParseObjectStructure(f *testing.F)  { fuzzMessage(f, ParseObjectStructure) }
+func FuzzParseObjectPerms(f *testing.F)      { fuzzMessage(f, ParseObjectPerms) }
+func FuzzParseServicePerms(f *testing.F)     { fuzzMessage(f, ParseServicePerms) }
+func FuzzParseUpdate(f *testing.F)           { fuzzMessage(f, ParseUpdate) }
+func FuzzParseObjectDisconnect(f *testing.F) { fuzzMessage(f, ParseObjectDisconnect) }
+func FuzzParseStatusHistory(f *testing.F)    { fuzzMessage(f, ParseStatusHistory) }
+func FuzzParseEventsResponse(f *testing.F)   { fuzzMessage(f, ParseEventsResponse) }
+func FuzzParseCommand(f *testing.F)          { fuzzMessage(f, ParseCommand) }
+func FuzzParseSetName(f *testing.F)          { fuzzMessage(f, ParseSetName) }
+func FuzzParseSetOwner(f *testing.F)         { fuzzMessage(f, ParseSetOwner) }
+func FuzzParseAddPerm(f *testing.F)          { fuzzMessage(f, ParseAddPerm) }
+func FuzzParseUpdPerm(f *testing.F)          { fuzzMessage(f, ParseUpdPerm) }
+func FuzzParseRemPerm(f *testing.F)          { fuzzMessage(f, ParseRemPerm) }
 func FuzzParseHistoryRequest(f *testing.F) {
-	fuzzMessage(f, append(fuzzSeeds("H_HISTORY"),
-		"JOSP/2.0 H_STATUS_MSG 20240701-120000000\nfullSrvId:s/u/1\nobjId:A1B2C-D3E4F-G5H6I\ncompPath:Lamp>Switch\nreqId:7\nlimits:{}"),
-		ParseHistoryRequest)
+	fuzzMessage(f, ParseHistoryRequest,
+		"JOSP/2.0 H_STATUS_MSG 20240701-120000000\nfullSrvId:s/u/1\nobjId:A1B2C-D3E4F-G5H6I\ncompPath:Lamp>Switch\nreqId:7\nlimits:{}")
 }
-func FuzzParseEventsRequest(f *testing.F) {
-	fuzzMessage(f, fuzzSeeds("H_EVENTS req"), ParseEventsRequest)
-}
+func FuzzParseEventsRequest(f *testing.F) { fuzzMessage(f, ParseEventsRequest) }
 
 func FuzzParseStructure(f *testing.F) {
-	f.Add(lampStructure().AppendJSON(nil))
 	f.Add([]byte(`{"name":"root","components":[{"name":"r","type":"rangestate","state":5}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseStructure(data)
@@ -167,10 +131,6 @@ func FuzzParseStructure(f *testing.F) {
 }
 
 func FuzzParseLimits(f *testing.F) {
-	_, limits := loadVectors(&testing.T{})
-	for _, l := range limits {
-		f.Add(l)
-	}
 	f.Fuzz(func(t *testing.T, s string) {
 		l, err := ParseLimits(s)
 		if err != nil {
@@ -185,9 +145,6 @@ func FuzzParseLimits(f *testing.F) {
 }
 
 func FuzzParseRow(f *testing.F) {
-	f.Add(uint8(0), "id:QWERTYUIOPASDFGHJKLZ;objId:A1B2C-D3E4F-G5H6I;srvId:#All;usrId:#Owner;type:CoOwner;conn:LocalAndCloud;upd:20240701-120000000")
-	f.Add(uint8(1), "id:1;compPath:Lamp>Switch;compType:BooleanAction;updatedAt:20240701-120000000;payload:new=true,old=false")
-	f.Add(uint8(2), `id:7;type:JOD_ACTION_EXEC;srcId:A1B2C-D3E4F-G5H6I;srcType:Obj;emittedAt:20240701-120000000;phase:;payload:{"srvId": "srv-id"};errorPayload:null`)
 	f.Fuzz(func(t *testing.T, kind uint8, s string) {
 		var out []byte
 		switch kind % 3 {
@@ -237,13 +194,14 @@ func FuzzParsePayload(f *testing.F) {
 	})
 }
 
-// TestWriteSeedCorpus writes the seed corpus of every fuzz target into
-// testdata/fuzz when JOSP_WRITE_CORPUS=1.
-func TestWriteSeedCorpus(t *testing.T) {
-	if os.Getenv("JOSP_WRITE_CORPUS") != "1" {
-		t.Skip("set JOSP_WRITE_CORPUS=1 to regenerate testdata/fuzz")
-	}
+// TestSeedCorpus checks that testdata/fuzz holds the seed corpus of every
+// fuzz target: the reference's messages and limits (from the vectors),
+// rows, payloads and streams. With JOSP_WRITE_CORPUS=1 it writes them
+// instead. Other files there (seeds found by fuzzing) are left alone.
+func TestSeedCorpus(t *testing.T) {
+	rewrite := os.Getenv("JOSP_WRITE_CORPUS") == "1"
 	write := func(target, name string, vals ...any) {
+		t.Helper()
 		var b strings.Builder
 		b.WriteString("go test fuzz v1\n")
 		for _, v := range vals {
@@ -257,10 +215,17 @@ func TestWriteSeedCorpus(t *testing.T) {
 			}
 		}
 		dir := filepath.Join("testdata", "fuzz", target)
+		path := filepath.Join(dir, name)
+		if !rewrite {
+			if got, err := os.ReadFile(path); err != nil || string(got) != b.String() {
+				t.Errorf("%s is missing or stale (%v): regenerate it with JOSP_WRITE_CORPUS=1 go test -run TestSeedCorpus", path, err)
+			}
+			return
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -91,11 +92,7 @@ func header(frame []byte) (Type, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("%w: header without a type", ErrMalformed)
 	}
 	t := Type(f[0])
-	known := false
-	for _, k := range types {
-		known = known || k == t
-	}
-	if !known {
+	if !slices.Contains(types, t) {
 		return t, time.Time{}, fmt.Errorf("%w: %q", ErrUnknownType, f[0])
 	}
 	var ts time.Time
@@ -103,12 +100,6 @@ func header(frame []byte) (Type, time.Time, error) {
 		ts, _ = ParseTime(f[1]) // nobody interprets it: a bad one is no error
 	}
 	return t, ts, nil
-}
-
-// TypeOf returns the message type of a frame without parsing the rest.
-func TypeOf(frame []byte) (Type, error) {
-	t, _, err := header(frame)
-	return t, err
 }
 
 // parse checks the header's type and the line count and returns the

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,14 +107,7 @@ var EventTypes = []string{"JOD_START", "JOD_STOP", "JOD_COMM_JCP_CONN", "JOD_COM
 	"JOD_STRUCT_LOAD", "JOD_STRUCT_UPD", "JOD_INFO_UPD", "JOD_STATUS_UPD", "JOD_ACTION_REQ", "JOD_ACTION_EXEC"}
 
 // IsEventType reports whether s is one of EventTypes.
-func IsEventType(s string) bool {
-	for _, t := range EventTypes {
-		if s == t {
-			return true
-		}
-	}
-	return false
-}
+func IsEventType(s string) bool { return slices.Contains(EventTypes, s) }
 
 // AgentObj is the source type of the events an object emits.
 const AgentObj = "Obj"
