@@ -173,16 +173,8 @@ func (g *Gateway) openOCS() error {
 			return err
 		}
 		up.bundled = true
-	} else {
-		for _, f := range u.ServerCerts {
-			if err := servers.AddFile(f); err != nil {
-				return fmt.Errorf("%w: upstream.server_certs: %w", ErrConfig, err)
-			}
-		}
-		for _, p := range u.ServerPins {
-			pin, _ := ocs.ParsePin(p) // validated
-			servers.Pins = append(servers.Pins, pin)
-		}
+	} else if servers, err = ocs.LoadTrust(u.ServerCerts, u.ServerPins); err != nil {
+		return fmt.Errorf("%w: upstream.server_certs: %w", ErrConfig, err)
 	}
 	parallel := u.Parallel
 	if parallel == 0 {
@@ -275,17 +267,11 @@ func (g *Gateway) openBundledOCS(b BundledOCSConfig, client tls.Certificate, log
 	if err != nil {
 		return "", servers, nil, fmt.Errorf("gateway: bundled OCS certificate: %w", err)
 	}
-	var clients ocs.Trust
+	clients, err := ocs.LoadTrust(b.ClientCerts, b.ClientPins)
+	if err != nil {
+		return "", servers, nil, fmt.Errorf("%w: upstream.bundled.client_certs: %w", ErrConfig, err)
+	}
 	clients.Pin(client.Certificate[0])
-	for _, f := range b.ClientCerts {
-		if err := clients.AddFile(f); err != nil {
-			return "", servers, nil, fmt.Errorf("%w: upstream.bundled.client_certs: %w", ErrConfig, err)
-		}
-	}
-	for _, p := range b.ClientPins {
-		pin, _ := ocs.ParsePin(p)
-		clients.Pins = append(clients.Pins, pin)
-	}
 	tlsCfg, err := ocs.ServerTLS(srvCert, clients)
 	if err != nil {
 		return "", servers, nil, err

@@ -151,7 +151,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		log.Info("server certificate", "subject", cert.Leaf.Subject.CommonName, "sha256", certs.SHA256(cert.Certificate[0]))
 	}
 	if !o.plain {
-		clients, err := trust(o.clientCerts, o.clientPins)
+		clients, err := ocs.LoadTrust(o.clientCerts, o.clientPins)
 		if err != nil {
 			return fmt.Errorf("-client-cert/-client-pin: %w", err)
 		}
@@ -185,7 +185,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	defer cancel()
 	to0Done := make(chan error, 1)
 	if o.to0 != "" {
-		servers, err := trust(o.to0Certs, o.to0Pins)
+		servers, err := ocs.LoadTrust(o.to0Certs, o.to0Pins)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("-to0-cert/-to0-pin: %w", err)
@@ -270,24 +270,6 @@ func serverCert(o options) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return c, nil
-}
-
-// trust reads certificate files and fingerprints.
-func trust(files, pins []string) (ocs.Trust, error) {
-	var t ocs.Trust
-	for _, f := range files {
-		if err := t.AddFile(f); err != nil {
-			return t, err
-		}
-	}
-	for _, p := range pins {
-		pin, err := ocs.ParsePin(p)
-		if err != nil {
-			return t, err
-		}
-		t.Pins = append(t.Pins, pin)
-	}
-	return t, nil
 }
 
 // ownerKey imports -owner-key, or generates a key when the store has none.
