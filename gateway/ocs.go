@@ -103,9 +103,14 @@ func (u *UpstreamConfig) validate() error {
 			return bad("url", fmt.Sprintf("%q", u.URL), "set server_certs or server_pins: the OCS's certificate must be trusted explicitly")
 		}
 	}
-	for _, p := range append(append([]string{}, u.ServerPins...), u.Bundled.ClientPins...) {
-		if _, err := ocs.ParsePin(p); err != nil {
-			return bad("server_pins", fmt.Sprintf("%q", p), "must be a SHA-256 fingerprint (64 hex digits)")
+	for _, pins := range []struct {
+		key  string
+		pins []string
+	}{{"server_pins", u.ServerPins}, {"bundled.client_pins", u.Bundled.ClientPins}} {
+		for _, p := range pins.pins {
+			if _, err := ocs.ParsePin(p); err != nil {
+				return bad(pins.key, fmt.Sprintf("%q", p), "must be a SHA-256 fingerprint (64 hex digits)")
+			}
 		}
 	}
 	if (u.ClientCert == "") != (u.ClientKey == "") {
