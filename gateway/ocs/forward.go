@@ -121,17 +121,19 @@ type Forwarder struct {
 	outboxN atomic.Int64 // entries in the outbox
 
 	forwarded, posts, batches, postErrors, retries atomic.Uint64
-	parked, parkedPosts, lost, outboxDropped       atomic.Uint64
+	parked, lost, outboxDropped                    atomic.Uint64
 	nativeQueued, nativeLost, failuresReported     atomic.Uint64
 	failuresDropped, deadLetters                   atomic.Uint64
 	batchSize                                      atomic.Int64
-	lastSuccess, lastFailure, backoffUntil         atomic.Int64
+	lastSuccess, lastFailure                       atomic.Int64
 	consecutiveParked                              atomic.Int64
 	shrink                                         atomic.Bool // a 413 asked for smaller batches
 
 	mu      sync.Mutex
 	lastErr string
-	rep     reporter
+	// reports rate-limits failure reports per device and kind; only Run
+	// (and drainFailures) touch it.
+	reports map[reportKey]*reportState
 }
 
 // KV key prefixes of the forwarder's namespace.
@@ -147,7 +149,7 @@ const (
 // dead-letter list.
 const parkLimit = 16
 
-// New opens the forwarder: registers its journal cursor (at 0 on first
+// NewForwarder opens the forwarder: registers its journal cursor (at 0 on first
 // start, so everything journaled is forwarded), loads the outbox size and
 // records this start (boot) for the documents' monotonic times.
 func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
@@ -198,9 +200,8 @@ func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarder{o: o, log: o.Log, wake: make(chan struct{}, 1), fail: make(chan failure, 256),
-		size: min(o.BatchSize, o.MinBatch*4)}
+		size: min(o.BatchSize, o.MinBatch*4), reports: make(map[reportKey]*reportState)}
 	f.batchSize.Store(int64(f.size))
-	f.rep.init()
 	cur, err := o.Journal.Cursor(o.Consumer)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -309,7 +310,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			wait = f.backoff(f.attempt, RetryAfterOf(err))
 			f.retries.Add(1)
 			f.noteFailure(err)
-			f.backoffUntil.Store(f.o.Clock.Now().Add(wait).UnixNano())
 			f.log.Warn("ocs: forwarding failed; retrying", "in", wait.Round(time.Millisecond), "attempt", f.attempt, "err", err)
 		case more:
 			f.attempt = 0
@@ -400,9 +400,9 @@ const (
 
 // batch is a run of journal readings being forwarded.
 type batch struct {
-	from, to uint64
-	n        int
-	lanes    [][]*post // one lane per device, posted in order
+	to    uint64 // the last reading's sequence
+	n     int
+	lanes [][]*post // one lane per device, posted in order
 }
 
 // deadLetterErr is the answer that parked a post.
@@ -497,7 +497,7 @@ func (f *Forwarder) noteLost(from, to uint64) {
 
 // buildBatch groups readings per device, in order, into documents.
 func (f *Forwarder) buildBatch(rs []store.Reading) (*batch, error) {
-	b := &batch{from: rs[0].Seq, to: rs[len(rs)-1].Seq, n: len(rs)}
+	b := &batch{to: rs[len(rs)-1].Seq, n: len(rs)}
 	lane := map[store.DeviceID]int{}
 	for i := range rs {
 		r := &rs[i]
@@ -689,7 +689,6 @@ func (f *Forwarder) park(p *post) error {
 		f.outboxN.Add(-int64(len(p.keys)))
 	}
 	f.deadLetters.Add(1)
-	f.parkedPosts.Add(1)
 	f.parked.Add(uint64(dl.Count))
 	f.log.Error("ocs: the OCS refused a post; parked in the dead-letter list", "what", p.what, "device_id", p.id,
 		"status", dl.Status, "count", dl.Count, "first_seq", dl.FirstSeq, "last_seq", dl.LastSeq,

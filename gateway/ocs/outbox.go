@@ -312,20 +312,14 @@ type reportKey struct {
 	kind FailureKind
 }
 
-// reporter rate-limits failure reports per device and kind: at most one per
+// reportState is a device's and kind's failures: at most one report per
 // reportWindow, bad MACs only from badMACThreshold within a window.
-type reporter struct {
-	seen map[reportKey]*reportState
-}
-
 type reportState struct {
 	windowStart  time.Time
 	count        int // in the window
 	since        int // since the last report
 	lastReported time.Time
 }
-
-func (r *reporter) init() { r.seen = make(map[reportKey]*reportState) }
 
 // ReportFailure records a session failure of dev for the owner. It never
 // blocks (the OSP engine calls it from its callbacks): when its queue is
@@ -356,13 +350,13 @@ func (f *Forwarder) drainFailures() {
 // reportFailure decides whether fl is reported and queues the report.
 func (f *Forwarder) reportFailure(fl failure) {
 	k := reportKey{fl.dev, fl.kind}
-	st := f.rep.seen[k]
+	st := f.reports[k]
 	if st == nil {
-		if len(f.rep.seen) >= maxReporters {
-			clear(f.rep.seen)
+		if len(f.reports) >= maxReporters {
+			clear(f.reports)
 		}
 		st = &reportState{windowStart: fl.at}
-		f.rep.seen[k] = st
+		f.reports[k] = st
 	}
 	if fl.at.Sub(st.windowStart) >= reportWindow {
 		st.windowStart, st.count = fl.at, 0
