@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/things"
@@ -369,7 +368,7 @@ func (f *Forwarder) reportFailure(fl failure) {
 	if fl.kind == FailureBadMAC && st.count < badMACThreshold || fl.kind == FailureHandshakeTimeout && st.count < timeoutThreshold {
 		return
 	}
-	dev := strconv.FormatUint(uint64(fl.dev.Type), 10) + ":" + strconv.FormatUint(uint64(fl.dev.Module), 10)
+	dev := fl.dev.String()
 	var pe ProtocolError
 	switch fl.kind {
 	case FailureAuth:
