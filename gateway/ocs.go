@@ -318,36 +318,21 @@ func (g *Gateway) openBundledOCS(b BundledOCSConfig, client tls.Certificate, log
 	return "https://" + ln.Addr().String(), servers, st, nil
 }
 
-// UpstreamStatus is GET /v1/upstream/status.
-type UpstreamStatus struct {
-	URL       string           `json:"url"`
-	Bundled   bool             `json:"bundled"`
-	Forwarder ocs.Stats        `json:"forwarder"`
-	Puller    ocs.PullerStats  `json:"puller"`
-	LastError string           `json:"lastError,omitempty"`
-	Dead      []ocs.DeadLetter `json:"deadLetters"`
-}
-
-func (u *upstream) status() (UpstreamStatus, error) {
+func (u *upstream) status() (admin.UpstreamStatus, error) {
 	dls, err := u.fwd.DeadLetters()
 	if err != nil {
-		return UpstreamStatus{}, err
+		return admin.UpstreamStatus{}, err
 	}
+	list := make([]admin.UpstreamDeadLetter, len(dls))
 	for i := range dls {
-		dls[i].Messages, dls[i].State = nil, nil // the list, not the payloads
+		list[i] = dls[i].UpstreamDeadLetter // the list, not the payloads
 	}
-	return UpstreamStatus{URL: u.url, Bundled: u.bundled, Forwarder: u.fwd.Stats(), Puller: u.pull.Stats(),
-		LastError: u.fwd.LastError(), Dead: dls}, nil
-}
-
-// DeadLetterRequest names a dead letter ("" or All for every one).
-type DeadLetterRequest struct {
-	ID  string `json:"id"`
-	All bool   `json:"all"`
+	return admin.UpstreamStatus{URL: u.url, Bundled: u.bundled, Forwarder: u.fwd.Stats(), Puller: u.pull.Stats(),
+		LastError: u.fwd.LastError(), DeadLetters: list}, nil
 }
 
 func (u *upstream) deadLetterOp(r *http.Request, op func(id string) (int, error)) (any, error) {
-	var req DeadLetterRequest
+	var req admin.UpstreamDeadLetterRequest
 	if err := admin.DecodeJSON(r, &req); err != nil {
 		return nil, err
 	}

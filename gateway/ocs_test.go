@@ -170,7 +170,7 @@ func TestUpstreamBundled(t *testing.T) {
 	if err != nil || st.Upstream == nil {
 		t.Fatalf("status %+v %v", st.Upstream, err)
 	}
-	var us UpstreamStatus
+	var us admin.UpstreamStatus
 	if err := b.api.Call(ctx, "GET", "/v1/upstream/status", nil, &us); err != nil {
 		t.Fatal(err)
 	}
@@ -178,10 +178,10 @@ func TestUpstreamBundled(t *testing.T) {
 		t.Errorf("upstream status %+v", us)
 	}
 	var out map[string]int
-	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/discard", DeadLetterRequest{All: true}, &out); err != nil || out["count"] != 0 {
+	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/discard", admin.UpstreamDeadLetterRequest{All: true}, &out); err != nil || out["count"] != 0 {
 		t.Errorf("discard all: %v %v", out, err)
 	}
-	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/requeue", DeadLetterRequest{ID: "0000000000000001"}, nil); !errors.Is(err, admin.ErrNotFound) {
+	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/requeue", admin.UpstreamDeadLetterRequest{ID: "0000000000000001"}, nil); !errors.Is(err, admin.ErrNotFound) {
 		t.Errorf("requeue of an unknown dead letter: %v", err)
 	}
 }

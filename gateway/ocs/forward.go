@@ -14,6 +14,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
@@ -634,23 +635,10 @@ func (f *Forwarder) send(ctx context.Context, p *post) error {
 	return f.o.Upstream.PostDeviceServiceInfo(ctx, p.id, p.msgs)
 }
 
-// DeadLetter is a POST the OCS refused with a 4xx, kept with its answer.
+// DeadLetter is a POST the OCS refused with a 4xx, kept with its answer
+// and what it carried.
 type DeadLetter struct {
-	// ID names the entry for Requeue and Discard.
-	ID string `json:"id"`
-	// What names the source: "osp 1:4242", "native <thing>", "error osp 1:4242".
-	What string `json:"what"`
-	// DeviceID is the OCS deviceId posted to.
-	DeviceID string `json:"deviceId"`
-	// FirstSeq and LastSeq bound the journal readings parked (0 for
-	// outbox entries); Count is the number of messages.
-	FirstSeq uint64 `json:"firstSeq,omitempty"`
-	LastSeq  uint64 `json:"lastSeq,omitempty"`
-	Count    int    `json:"count"`
-	// Status and Response are the OCS's answer.
-	Status   int       `json:"status"`
-	Response string    `json:"response"`
-	Parked   time.Time `json:"parked"`
+	admin.UpstreamDeadLetter
 	// Messages (or State) is what was posted, for a requeue.
 	Messages []ModuleMessage `json:"messages,omitempty"`
 	State    *DeviceState    `json:"state,omitempty"`
@@ -659,8 +647,8 @@ type DeadLetter struct {
 // park keeps p in the dead-letter list (and, for outbox entries, deletes
 // them from the outbox in the same transaction).
 func (f *Forwarder) park(p *post) error {
-	dl := DeadLetter{What: p.what, DeviceID: p.id, Count: len(p.msgs), Status: p.resp.status,
-		Response: p.resp.body, Parked: f.o.Clock.Now().UTC(), Messages: p.msgs, State: p.state}
+	dl := DeadLetter{UpstreamDeadLetter: admin.UpstreamDeadLetter{What: p.what, DeviceID: p.id, Count: len(p.msgs),
+		Status: p.resp.status, Response: p.resp.body, Parked: f.o.Clock.Now().UTC()}, Messages: p.msgs, State: p.state}
 	if p.state != nil {
 		dl.Count = 1
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/store"
 )
 
@@ -521,16 +522,8 @@ func (p *Puller) fetchImage(ctx context.Context, id, name string, n int) (store.
 	return fw, nil
 }
 
-// PullerStats are the puller's counters.
-type PullerStats struct {
-	Polls          uint64 `json:"polls"`
-	PollErrors     uint64 `json:"pollErrors"`
-	Commands       uint64 `json:"commands"`
-	CommandsFailed uint64 `json:"commandsFailed"`
-	Firmware       uint64 `json:"firmware"`
-	FirmwareBytes  uint64 `json:"firmwareBytes"`
-	PSIApplied     uint64 `json:"psiApplied"`
-}
+// PullerStats are the puller's counters, as the admin API shows them.
+type PullerStats = admin.UpstreamPullerStats
 
 // Stats returns the puller's counters.
 func (p *Puller) Stats() PullerStats {
