@@ -93,8 +93,9 @@ type PullerOptions struct {
 	// 64 KiB); MaxFirmware the largest image fetched (default 16 MiB);
 	// MaxScript the longest command script (default 4096).
 	ChunkSize, FetchSize, MaxFirmware, MaxScript int
-	// Attempts is how often a command that failed (timed out, its session
-	// closed) is tried before its failure is reported (default 3).
+	// Attempts is how often a command that failed (timed out, say) is
+	// tried before its failure is reported (default 3). A Commander's
+	// ErrDeviceOffline and ErrDeviceBusy are not failures.
 	Attempts int
 	Clock    clockwork.Clock
 	Log      *slog.Logger
