@@ -103,9 +103,14 @@ func (u *UpstreamConfig) validate() error {
 			return bad("url", fmt.Sprintf("%q", u.URL), "set server_certs or server_pins: the OCS's certificate must be trusted explicitly")
 		}
 	}
-	for _, p := range append(append([]string{}, u.ServerPins...), u.Bundled.ClientPins...) {
-		if _, err := ocs.ParsePin(p); err != nil {
-			return bad("server_pins", fmt.Sprintf("%q", p), "must be a SHA-256 fingerprint (64 hex digits)")
+	for _, pins := range []struct {
+		key  string
+		pins []string
+	}{{"server_pins", u.ServerPins}, {"bundled.client_pins", u.Bundled.ClientPins}} {
+		for _, p := range pins.pins {
+			if _, err := ocs.ParsePin(p); err != nil {
+				return bad(pins.key, fmt.Sprintf("%q", p), "must be a SHA-256 fingerprint (64 hex digits)")
+			}
 		}
 	}
 	if (u.ClientCert == "") != (u.ClientKey == "") {
@@ -173,16 +178,8 @@ func (g *Gateway) openOCS() error {
 			return err
 		}
 		up.bundled = true
-	} else {
-		for _, f := range u.ServerCerts {
-			if err := servers.AddFile(f); err != nil {
-				return fmt.Errorf("%w: upstream.server_certs: %w", ErrConfig, err)
-			}
-		}
-		for _, p := range u.ServerPins {
-			pin, _ := ocs.ParsePin(p) // validated
-			servers.Pins = append(servers.Pins, pin)
-		}
+	} else if servers, err = ocs.LoadTrust(u.ServerCerts, u.ServerPins); err != nil {
+		return fmt.Errorf("%w: upstream.server_certs: %w", ErrConfig, err)
 	}
 	parallel := u.Parallel
 	if parallel == 0 {
@@ -275,17 +272,11 @@ func (g *Gateway) openBundledOCS(b BundledOCSConfig, client tls.Certificate, log
 	if err != nil {
 		return "", servers, nil, fmt.Errorf("gateway: bundled OCS certificate: %w", err)
 	}
-	var clients ocs.Trust
+	clients, err := ocs.LoadTrust(b.ClientCerts, b.ClientPins)
+	if err != nil {
+		return "", servers, nil, fmt.Errorf("%w: upstream.bundled.client_certs: %w", ErrConfig, err)
+	}
 	clients.Pin(client.Certificate[0])
-	for _, f := range b.ClientCerts {
-		if err := clients.AddFile(f); err != nil {
-			return "", servers, nil, fmt.Errorf("%w: upstream.bundled.client_certs: %w", ErrConfig, err)
-		}
-	}
-	for _, p := range b.ClientPins {
-		pin, _ := ocs.ParsePin(p)
-		clients.Pins = append(clients.Pins, pin)
-	}
 	tlsCfg, err := ocs.ServerTLS(srvCert, clients)
 	if err != nil {
 		return "", servers, nil, err
@@ -327,36 +318,21 @@ func (g *Gateway) openBundledOCS(b BundledOCSConfig, client tls.Certificate, log
 	return "https://" + ln.Addr().String(), servers, st, nil
 }
 
-// UpstreamStatus is GET /v1/upstream/status.
-type UpstreamStatus struct {
-	URL       string           `json:"url"`
-	Bundled   bool             `json:"bundled"`
-	Forwarder ocs.Stats        `json:"forwarder"`
-	Puller    ocs.PullerStats  `json:"puller"`
-	LastError string           `json:"lastError,omitempty"`
-	Dead      []ocs.DeadLetter `json:"deadLetters"`
-}
-
-func (u *upstream) status() (UpstreamStatus, error) {
+func (u *upstream) status() (admin.UpstreamStatus, error) {
 	dls, err := u.fwd.DeadLetters()
 	if err != nil {
-		return UpstreamStatus{}, err
+		return admin.UpstreamStatus{}, err
 	}
+	list := make([]admin.UpstreamDeadLetter, len(dls))
 	for i := range dls {
-		dls[i].Messages, dls[i].State = nil, nil // the list, not the payloads
+		list[i] = dls[i].UpstreamDeadLetter // the list, not the payloads
 	}
-	return UpstreamStatus{URL: u.url, Bundled: u.bundled, Forwarder: u.fwd.Stats(), Puller: u.pull.Stats(),
-		LastError: u.fwd.LastError(), Dead: dls}, nil
-}
-
-// DeadLetterRequest names a dead letter ("" or All for every one).
-type DeadLetterRequest struct {
-	ID  string `json:"id"`
-	All bool   `json:"all"`
+	return admin.UpstreamStatus{URL: u.url, Bundled: u.bundled, Forwarder: u.fwd.Stats(), Puller: u.pull.Stats(),
+		LastError: u.fwd.LastError(), DeadLetters: list}, nil
 }
 
 func (u *upstream) deadLetterOp(r *http.Request, op func(id string) (int, error)) (any, error) {
-	var req DeadLetterRequest
+	var req admin.UpstreamDeadLetterRequest
 	if err := admin.DecodeJSON(r, &req); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func TestUpstreamBundled(t *testing.T) {
 	if err != nil || st.Upstream == nil {
 		t.Fatalf("status %+v %v", st.Upstream, err)
 	}
-	var us UpstreamStatus
+	var us admin.UpstreamStatus
 	if err := b.api.Call(ctx, "GET", "/v1/upstream/status", nil, &us); err != nil {
 		t.Fatal(err)
 	}
@@ -178,10 +179,10 @@ func TestUpstreamBundled(t *testing.T) {
 		t.Errorf("upstream status %+v", us)
 	}
 	var out map[string]int
-	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/discard", DeadLetterRequest{All: true}, &out); err != nil || out["count"] != 0 {
+	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/discard", admin.UpstreamDeadLetterRequest{All: true}, &out); err != nil || out["count"] != 0 {
 		t.Errorf("discard all: %v %v", out, err)
 	}
-	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/requeue", DeadLetterRequest{ID: "0000000000000001"}, nil); !errors.Is(err, admin.ErrNotFound) {
+	if err := b.api.Call(ctx, "POST", "/v1/upstream/deadletters/requeue", admin.UpstreamDeadLetterRequest{ID: "0000000000000001"}, nil); !errors.Is(err, admin.ErrNotFound) {
 		t.Errorf("requeue of an unknown dead letter: %v", err)
 	}
 }
@@ -192,8 +193,9 @@ func TestUpstreamKeysPersist(t *testing.T) {
 	dir := t.TempDir()
 	cfg := "[upstream.bundled]\nenabled = true\nlisten = \"127.0.0.1:0\"\n"
 	r := startGateway(t, dir, cfg)
+	// The files the gateway wrote, read as they are (not created here).
 	fp := func(name string) string {
-		c, err := certs.LoadOrCreate(dir, certs.Spec{Name: name, Subject: pkix.Name{CommonName: "x"}})
+		c, err := tls.LoadX509KeyPair(certs.CertPath(dir, name), certs.KeyPath(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +216,8 @@ func TestUpstreamConfigValidation(t *testing.T) {
 		{"[upstream]\nurl = \"https://ocs.example.com:9009\"\n", "server_certs or server_pins"},
 		{"[upstream]\nurl = \"http://ocs.example.com:9009\"\n", "loopback"},
 		{"[upstream]\nurl = \"ftp://x\"\n", "scheme"},
-		{"[upstream]\nurl = \"https://ocs\"\nserver_pins = [\"abc\"]\n", "SHA-256"},
+		{"[upstream]\nurl = \"https://ocs\"\nserver_pins = [\"abc\"]\n", "upstream.server_pins = \"abc\": must be a SHA-256"},
+		{"[upstream.bundled]\nenabled = true\nclient_pins = [\"abc\"]\n", "upstream.bundled.client_pins = \"abc\": must be a SHA-256"},
 		{"[upstream]\nclient_cert = \"c.pem\"\n", "go together"},
 		{"[upstream]\nclient_key_type = \"dsa\"\n", "ec or rsa"},
 		{"[upstream]\nbatch_size = -1\n", "batch_size"},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,51 +10,6 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/admin"
 )
-
-// upstreamStatus is the part of GET /v1/upstream/status the table shows;
-// --json prints the answer as it came.
-type upstreamStatus struct {
-	URL       string `json:"url"`
-	Bundled   bool   `json:"bundled"`
-	LastError string `json:"lastError"`
-	Forwarder struct {
-		Cursor           uint64 `json:"cursor"`
-		LastSeq          uint64 `json:"lastSeq"`
-		QueueDepth       uint64 `json:"queueDepth"`
-		OldestAgeSeconds int64  `json:"oldestAgeSeconds"`
-		Forwarded        uint64 `json:"forwarded"`
-		Posts            uint64 `json:"posts"`
-		Errors           uint64 `json:"errors"`
-		Retries          uint64 `json:"retries"`
-		DeadLetters      uint64 `json:"deadLetters"`
-		Lost             uint64 `json:"lost"`
-		Outbox           int64  `json:"outbox"`
-		OutboxDropped    uint64 `json:"outboxDropped"`
-		FailuresReported uint64 `json:"failuresReported"`
-		BatchSize        int64  `json:"batchSize"`
-		LastSuccessUnix  int64  `json:"lastSuccessUnix"`
-		LastFailureUnix  int64  `json:"lastFailureUnix"`
-	} `json:"forwarder"`
-	Puller struct {
-		Polls          uint64 `json:"polls"`
-		PollErrors     uint64 `json:"pollErrors"`
-		Commands       uint64 `json:"commands"`
-		CommandsFailed uint64 `json:"commandsFailed"`
-		Firmware       uint64 `json:"firmware"`
-		PSIApplied     uint64 `json:"psiApplied"`
-	} `json:"puller"`
-	DeadLetters []struct {
-		ID       string    `json:"id"`
-		What     string    `json:"what"`
-		DeviceID string    `json:"deviceId"`
-		FirstSeq uint64    `json:"firstSeq"`
-		LastSeq  uint64    `json:"lastSeq"`
-		Count    int       `json:"count"`
-		Status   int       `json:"status"`
-		Response string    `json:"response"`
-		Parked   time.Time `json:"parked"`
-	} `json:"deadLetters"`
-}
 
 // errNoUpstream explains a 404 from the upstream endpoints.
 var errNoUpstream = errors.New("no upstream OCS is configured: set [upstream] url (or [upstream.bundled] enabled = true) in gatewayd's configuration")
@@ -83,9 +37,9 @@ func (x *cli) upstream(ctx context.Context, sub string, args []string) error {
 		if (len(pos) == 1) == *all {
 			return fmt.Errorf("%w: upstream %s takes a dead letter's id (see upstream status) or --all", errUsage, sub)
 		}
-		req := map[string]any{"all": *all}
+		req := admin.UpstreamDeadLetterRequest{All: *all}
 		if len(pos) == 1 {
-			req["id"] = pos[0]
+			req.ID = pos[0]
 		}
 		var out struct {
 			Count int `json:"count"`
@@ -107,20 +61,9 @@ func (x *cli) upstreamStatus(ctx context.Context, args []string) error {
 	if _, err := parse(x.flags("upstream status"), args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := x.c.Call(ctx, "GET", "/v1/upstream/status", nil, &raw); err != nil {
-		return upstreamErr(err)
-	}
-	if x.asJSON {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return err
-		}
-		return x.printJSON(v)
-	}
-	var s upstreamStatus
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("upstream status: %w", err)
+	var s admin.UpstreamStatus
+	if err := x.c.Call(ctx, "GET", "/v1/upstream/status", nil, &s); err != nil || x.asJSON {
+		return orJSON(x, s, upstreamErr(err))
 	}
 	f, p := s.Forwarder, s.Puller
 	where := s.URL

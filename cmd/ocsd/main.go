@@ -30,7 +30,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -45,10 +44,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/certs"
+	"github.com/edgegate/edgegate/gateway/httpserve"
 	"github.com/edgegate/edgegate/gateway/ocs"
 )
 
@@ -151,7 +152,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		log.Info("server certificate", "subject", cert.Leaf.Subject.CommonName, "sha256", certs.SHA256(cert.Certificate[0]))
 	}
 	if !o.plain {
-		clients, err := trust(o.clientCerts, o.clientPins)
+		clients, err := ocs.LoadTrust(o.clientCerts, o.clientPins)
 		if err != nil {
 			return fmt.Errorf("-client-cert/-client-pin: %w", err)
 		}
@@ -183,9 +184,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	to0Done := make(chan error, 1)
+	var to0 sync.WaitGroup
 	if o.to0 != "" {
-		servers, err := trust(o.to0Certs, o.to0Pins)
+		servers, err := ocs.LoadTrust(o.to0Certs, o.to0Pins)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("-to0-cert/-to0-pin: %w", err)
@@ -196,42 +197,21 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 			return fmt.Errorf("-to0: %w", err)
 		}
 		defer sched.Close()
-		go func() {
-			to0Done <- ocs.RunTo0(ctx, st, ocs.To0Options{Scheduler: sched, Interval: o.to0Interval,
+		to0.Go(func() {
+			_ = ocs.RunTo0(ctx, st, ocs.To0Options{Scheduler: sched, Interval: o.to0Interval,
 				FirstDelay: min(5*time.Second, o.to0Interval), WaitSeconds: o.to0Wait, Log: log})
-		}()
+		})
 		log.Info("to0 requests", "scheduler", o.to0, "interval", o.to0Interval)
-	} else {
-		to0Done <- nil
 	}
-	serveErr := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			serveErr <- hs.ServeTLS(ln, "", "")
-		} else {
-			serveErr <- hs.Serve(ln)
-		}
-	}()
 	log.Info("ocsd listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "version", version)
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = hs.Shutdown(sctx)
-		scancel()
-		<-serveErr
-	}
+	err = httpserve.Serve(ctx, hs, ln)
 	cancel()
-	if terr := <-to0Done; err == nil {
-		err = terr
+	to0.Wait()
+	if err != nil {
+		return err
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	if err == nil {
-		log.Info("stopped")
-	}
-	return err
+	log.Info("stopped")
+	return nil
 }
 
 // serverCert loads -cert/-key or the generated key pair.
@@ -270,24 +250,6 @@ func serverCert(o options) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return c, nil
-}
-
-// trust reads certificate files and fingerprints.
-func trust(files, pins []string) (ocs.Trust, error) {
-	var t ocs.Trust
-	for _, f := range files {
-		if err := t.AddFile(f); err != nil {
-			return t, err
-		}
-	}
-	for _, p := range pins {
-		pin, err := ocs.ParsePin(p)
-		if err != nil {
-			return t, err
-		}
-		t.Pins = append(t.Pins, pin)
-	}
-	return t, nil
 }
 
 // ownerKey imports -owner-key, or generates a key when the store has none.
@@ -339,6 +301,5 @@ func logOwnerKey(log *slog.Logger, msg string, pub any) {
 	if err != nil {
 		return
 	}
-	sum := sha256.Sum256(der)
-	log.Info(msg, "type", fmt.Sprintf("%T", pub), "spki_sha256", fmt.Sprintf("%x", sum))
+	log.Info(msg, "type", fmt.Sprintf("%T", pub), "spki_sha256", certs.SHA256(der))
 }

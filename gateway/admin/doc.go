@@ -28,6 +28,6 @@
 // to the add that generated it.
 //
 // The endpoints the gateway adds with HandleJSON (the operator's, the OCO
-// agent's, the JOSP endpoint's) are listed beside their types: the
-// services that answer them and gatewayctl share those types.
+// agent's, the JOSP endpoint's, the upstream's) are listed beside their
+// types: the services that answer them and gatewayctl share those types.
 package admin

@@ -107,9 +107,6 @@ func Dial(base string, o ClientOptions) (*Client, error) {
 // Close releases the client's idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
-// Base returns the service's base URL.
-func (c *Client) Base() string { return c.base }
-
 func devicePath(id, rest string) string { return "/v1/devices/" + url.PathEscape(id) + rest }
 
 // do sends one request and returns the body of a 2xx answer.

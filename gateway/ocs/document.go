@@ -3,7 +3,6 @@ package ocs
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -145,7 +144,7 @@ func readingDoc(gw string, boot bootRecord, r *store.Reading, values []things.Pr
 	return ReadingDoc{
 		Gateway: gw, Seq: r.Seq, Boot: boot.Boot, Mono: mono,
 		Time:   FormatTimestamp(r.Time),
-		Device: strconv.FormatUint(uint64(r.Device.Type), 10) + ":" + strconv.FormatUint(uint64(r.Device.Module), 10),
+		Device: r.Device.String(),
 		SID:    r.SID, DataType: r.DataType, MessageID: r.MessageID,
 		Cached: r.Flags&flagCached != 0, Saved: r.Flags&flagSaved != 0, AckReq: r.Flags&flagAckReq != 0,
 		Auth: r.Authenticated, Link: r.Link, RSSI: r.RSSI, SNR: r.SNR, Payload: r.Payload, Values: values,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
@@ -121,17 +122,19 @@ type Forwarder struct {
 	outboxN atomic.Int64 // entries in the outbox
 
 	forwarded, posts, batches, postErrors, retries atomic.Uint64
-	parked, parkedPosts, lost, outboxDropped       atomic.Uint64
+	parked, lost, outboxDropped                    atomic.Uint64
 	nativeQueued, nativeLost, failuresReported     atomic.Uint64
 	failuresDropped, deadLetters                   atomic.Uint64
 	batchSize                                      atomic.Int64
-	lastSuccess, lastFailure, backoffUntil         atomic.Int64
+	lastSuccess, lastFailure                       atomic.Int64
 	consecutiveParked                              atomic.Int64
 	shrink                                         atomic.Bool // a 413 asked for smaller batches
 
 	mu      sync.Mutex
 	lastErr string
-	rep     reporter
+	// reports rate-limits failure reports per device and kind; only Run
+	// (and drainFailures) touch it.
+	reports map[reportKey]*reportState
 }
 
 // KV key prefixes of the forwarder's namespace.
@@ -147,7 +150,7 @@ const (
 // dead-letter list.
 const parkLimit = 16
 
-// New opens the forwarder: registers its journal cursor (at 0 on first
+// NewForwarder opens the forwarder: registers its journal cursor (at 0 on first
 // start, so everything journaled is forwarded), loads the outbox size and
 // records this start (boot) for the documents' monotonic times.
 func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
@@ -198,9 +201,8 @@ func NewForwarder(o ForwarderOptions) (*Forwarder, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarder{o: o, log: o.Log, wake: make(chan struct{}, 1), fail: make(chan failure, 256),
-		size: min(o.BatchSize, o.MinBatch*4)}
+		size: min(o.BatchSize, o.MinBatch*4), reports: make(map[reportKey]*reportState)}
 	f.batchSize.Store(int64(f.size))
-	f.rep.init()
 	cur, err := o.Journal.Cursor(o.Consumer)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -309,7 +311,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			wait = f.backoff(f.attempt, RetryAfterOf(err))
 			f.retries.Add(1)
 			f.noteFailure(err)
-			f.backoffUntil.Store(f.o.Clock.Now().Add(wait).UnixNano())
 			f.log.Warn("ocs: forwarding failed; retrying", "in", wait.Round(time.Millisecond), "attempt", f.attempt, "err", err)
 		case more:
 			f.attempt = 0
@@ -400,9 +401,9 @@ const (
 
 // batch is a run of journal readings being forwarded.
 type batch struct {
-	from, to uint64
-	n        int
-	lanes    [][]*post // one lane per device, posted in order
+	to    uint64 // the last reading's sequence
+	n     int
+	lanes [][]*post // one lane per device, posted in order
 }
 
 // deadLetterErr is the answer that parked a post.
@@ -497,7 +498,7 @@ func (f *Forwarder) noteLost(from, to uint64) {
 
 // buildBatch groups readings per device, in order, into documents.
 func (f *Forwarder) buildBatch(rs []store.Reading) (*batch, error) {
-	b := &batch{from: rs[0].Seq, to: rs[len(rs)-1].Seq, n: len(rs)}
+	b := &batch{to: rs[len(rs)-1].Seq, n: len(rs)}
 	lane := map[store.DeviceID]int{}
 	for i := range rs {
 		r := &rs[i]
@@ -634,23 +635,10 @@ func (f *Forwarder) send(ctx context.Context, p *post) error {
 	return f.o.Upstream.PostDeviceServiceInfo(ctx, p.id, p.msgs)
 }
 
-// DeadLetter is a POST the OCS refused with a 4xx, kept with its answer.
+// DeadLetter is a POST the OCS refused with a 4xx, kept with its answer
+// and what it carried.
 type DeadLetter struct {
-	// ID names the entry for Requeue and Discard.
-	ID string `json:"id"`
-	// What names the source: "osp 1:4242", "native <thing>", "error osp 1:4242".
-	What string `json:"what"`
-	// DeviceID is the OCS deviceId posted to.
-	DeviceID string `json:"deviceId"`
-	// FirstSeq and LastSeq bound the journal readings parked (0 for
-	// outbox entries); Count is the number of messages.
-	FirstSeq uint64 `json:"firstSeq,omitempty"`
-	LastSeq  uint64 `json:"lastSeq,omitempty"`
-	Count    int    `json:"count"`
-	// Status and Response are the OCS's answer.
-	Status   int       `json:"status"`
-	Response string    `json:"response"`
-	Parked   time.Time `json:"parked"`
+	admin.UpstreamDeadLetter
 	// Messages (or State) is what was posted, for a requeue.
 	Messages []ModuleMessage `json:"messages,omitempty"`
 	State    *DeviceState    `json:"state,omitempty"`
@@ -659,8 +647,8 @@ type DeadLetter struct {
 // park keeps p in the dead-letter list (and, for outbox entries, deletes
 // them from the outbox in the same transaction).
 func (f *Forwarder) park(p *post) error {
-	dl := DeadLetter{What: p.what, DeviceID: p.id, Count: len(p.msgs), Status: p.resp.status,
-		Response: p.resp.body, Parked: f.o.Clock.Now().UTC(), Messages: p.msgs, State: p.state}
+	dl := DeadLetter{UpstreamDeadLetter: admin.UpstreamDeadLetter{What: p.what, DeviceID: p.id, Count: len(p.msgs),
+		Status: p.resp.status, Response: p.resp.body, Parked: f.o.Clock.Now().UTC()}, Messages: p.msgs, State: p.state}
 	if p.state != nil {
 		dl.Count = 1
 	}
@@ -689,7 +677,6 @@ func (f *Forwarder) park(p *post) error {
 		f.outboxN.Add(-int64(len(p.keys)))
 	}
 	f.deadLetters.Add(1)
-	f.parkedPosts.Add(1)
 	f.parked.Add(uint64(dl.Count))
 	f.log.Error("ocs: the OCS refused a post; parked in the dead-letter list", "what", p.what, "device_id", p.id,
 		"status", dl.Status, "count", dl.Count, "first_seq", dl.FirstSeq, "last_seq", dl.LastSeq,

@@ -411,7 +411,7 @@ func TestForwarderResendsAfterRestart(t *testing.T) {
 	r.db.MustReopen()
 	r.setFault(nil)
 	o.Journal, o.KV = r.db, r.db.KV("ocs")
-	f, _ := r.run(o)
+	r.run(o)
 	r.waitCursor(40)
 	if dups := r.checkExactlyOnce(2); dups != 20 {
 		t.Errorf("%d duplicates, want device 1's 20 resent", dups)
@@ -424,7 +424,6 @@ func TestForwarderResendsAfterRestart(t *testing.T) {
 	if d := r.docs("dev-1-2"); d[len(d)-1].Boot != 2 || d[len(d)-1].Mono <= 0 || d[len(d)-1].Mono > int64(time.Minute) {
 		t.Errorf("a reading after the restart: boot %d, mono %d", d[len(d)-1].Boot, d[len(d)-1].Mono)
 	}
-	_ = f
 	r.db.MustReopen()
 	if c, err := r.db.Cursor("ocs"); err != nil || c != 42 {
 		t.Errorf("cursor after reopen %d %v", c, err)
@@ -562,14 +561,17 @@ func TestNativeThingsForwarded(t *testing.T) {
 	})
 	l, _ := r.ocs.DeviceServiceInfo("thing-native:lamp-1")
 	var events []string
+	var lastSeq uint64
 	for i, m := range l {
 		var d NativeDoc
 		if m.Module != ModuleNative || m.Msg != MsgUpdate || json.Unmarshal([]byte(m.Value), &d) != nil || d.Gateway != testGW || d.Thing != lamp.ID {
 			t.Fatalf("message %d: %+v", i, m)
 		}
-		if i > 0 && d.Seq <= 0 {
-			t.Errorf("seq %d", d.Seq)
+		// The de-duplication key: set, and growing with the outbox.
+		if d.Seq <= lastSeq {
+			t.Errorf("message %d: seq %d after %d", i, d.Seq, lastSeq)
 		}
+		lastSeq = d.Seq
 		events = append(events, d.Event)
 	}
 	if got := strings.Join(events, ","); got != "added,changed,changed,changed,presence" {

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
 )
@@ -312,20 +312,14 @@ type reportKey struct {
 	kind FailureKind
 }
 
-// reporter rate-limits failure reports per device and kind: at most one per
+// reportState is a device's and kind's failures: at most one report per
 // reportWindow, bad MACs only from badMACThreshold within a window.
-type reporter struct {
-	seen map[reportKey]*reportState
-}
-
 type reportState struct {
 	windowStart  time.Time
 	count        int // in the window
 	since        int // since the last report
 	lastReported time.Time
 }
-
-func (r *reporter) init() { r.seen = make(map[reportKey]*reportState) }
 
 // ReportFailure records a session failure of dev for the owner. It never
 // blocks (the OSP engine calls it from its callbacks): when its queue is
@@ -356,13 +350,13 @@ func (f *Forwarder) drainFailures() {
 // reportFailure decides whether fl is reported and queues the report.
 func (f *Forwarder) reportFailure(fl failure) {
 	k := reportKey{fl.dev, fl.kind}
-	st := f.rep.seen[k]
+	st := f.reports[k]
 	if st == nil {
-		if len(f.rep.seen) >= maxReporters {
-			clear(f.rep.seen)
+		if len(f.reports) >= maxReporters {
+			clear(f.reports)
 		}
 		st = &reportState{windowStart: fl.at}
-		f.rep.seen[k] = st
+		f.reports[k] = st
 	}
 	if fl.at.Sub(st.windowStart) >= reportWindow {
 		st.windowStart, st.count = fl.at, 0
@@ -375,7 +369,7 @@ func (f *Forwarder) reportFailure(fl failure) {
 	if fl.kind == FailureBadMAC && st.count < badMACThreshold || fl.kind == FailureHandshakeTimeout && st.count < timeoutThreshold {
 		return
 	}
-	dev := strconv.FormatUint(uint64(fl.dev.Type), 10) + ":" + strconv.FormatUint(uint64(fl.dev.Module), 10)
+	dev := fl.dev.String()
 	var pe ProtocolError
 	switch fl.kind {
 	case FailureAuth:
@@ -401,50 +395,8 @@ func (f *Forwarder) reportFailure(fl failure) {
 
 func ptr[T any](v T) *T { return &v }
 
-// Stats are the forwarder's counters.
-type Stats struct {
-	// Cursor is the last journal sequence the OCS confirmed; LastSeq the
-	// journal's last; QueueDepth their difference.
-	Cursor     uint64 `json:"cursor" metric:"gauge"`
-	LastSeq    uint64 `json:"lastSeq" metric:"gauge"`
-	QueueDepth uint64 `json:"queueDepth" metric:"gauge"`
-	// OldestAgeSeconds is the age of the oldest reading not yet
-	// forwarded (0 when none waits).
-	OldestAgeSeconds int64 `json:"oldestAgeSeconds"`
-	// Forwarded counts readings and outbox entries the OCS confirmed since
-	// start; Posts the POSTs made, Batches the journal batches completed.
-	Forwarded uint64 `json:"forwarded"`
-	Posts     uint64 `json:"posts"`
-	Batches   uint64 `json:"batches"`
-	// Errors counts failed POSTs; Retries the backoffs.
-	Errors  uint64 `json:"errors"`
-	Retries uint64 `json:"retries"`
-	// DeadLetters is the number of parked posts now; Parked counts the
-	// messages parked since start.
-	DeadLetters uint64 `json:"deadLetters" metric:"gauge"`
-	Parked      uint64 `json:"parked"`
-	// Lost counts readings the store's size cap evicted before they were
-	// forwarded.
-	Lost uint64 `json:"lost"`
-	// Outbox is the number of outbox entries waiting; OutboxDropped those
-	// dropped because it was full.
-	Outbox        int64  `json:"outbox"`
-	OutboxDropped uint64 `json:"outboxDropped"`
-	// NativeQueued and NativeLost count native thing updates queued and
-	// lost (hub events dropped before they were queued).
-	NativeQueued uint64 `json:"nativeQueued"`
-	NativeLost   uint64 `json:"nativeLost"`
-	// FailuresReported counts session failures posted as errors;
-	// FailuresDropped those dropped before the rate limit saw them.
-	FailuresReported uint64 `json:"failuresReported"`
-	FailuresDropped  uint64 `json:"failuresDropped"`
-	// BatchSize is the current adaptive batch size.
-	BatchSize int64 `json:"batchSize"`
-	// LastSuccessUnix and LastFailureUnix are the times (Unix seconds) of
-	// the last confirmed and failed POST, 0 for never.
-	LastSuccessUnix int64 `json:"lastSuccessUnix"`
-	LastFailureUnix int64 `json:"lastFailureUnix"`
-}
+// Stats are the forwarder's counters, as the admin API shows them.
+type Stats = admin.UpstreamForwarderStats
 
 // Stats returns the forwarder's counters and queue.
 func (f *Forwarder) Stats() Stats {

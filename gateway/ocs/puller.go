@@ -12,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/store"
 )
 
@@ -92,8 +93,9 @@ type PullerOptions struct {
 	// 64 KiB); MaxFirmware the largest image fetched (default 16 MiB);
 	// MaxScript the longest command script (default 4096).
 	ChunkSize, FetchSize, MaxFirmware, MaxScript int
-	// Attempts is how often a command that failed (timed out, its session
-	// closed) is tried before its failure is reported (default 3).
+	// Attempts is how often a command that failed (timed out, say) is
+	// tried before its failure is reported (default 3). A Commander's
+	// ErrDeviceOffline and ErrDeviceBusy are not failures.
 	Attempts int
 	Clock    clockwork.Clock
 	Log      *slog.Logger
@@ -460,15 +462,12 @@ func (p *Puller) fetchFirmware(ctx context.Context, id string, d store.Device, m
 	doc := FirmwareStatusDoc{Gateway: p.o.Gateway, ValueID: name, Size: int64(m.ValueLen)}
 	fw, err := p.o.Firmware.GetFirmware(name)
 	if err != nil || fw.Size != int64(m.ValueLen) {
-		err = p.fetchImage(ctx, id, name, m.ValueLen)
+		fw, err = p.fetchImage(ctx, id, name, m.ValueLen)
 		if err != nil && !errors.Is(err, errShortValue) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, errFirmwareSize) {
 			if !errors.Is(err, context.Canceled) {
 				p.log.Warn("ocs: firmware not fetched; again at the next poll", "device", d.ID().String(), "firmware", name, "err", err)
 			}
 			return
-		}
-		if err == nil {
-			fw, err = p.o.Firmware.GetFirmware(name)
 		}
 	}
 	if err != nil {
@@ -501,37 +500,31 @@ func (p *Puller) fetchFirmware(ctx context.Context, id string, d store.Device, m
 // errFirmwareSize: an image's valueLen is out of bounds.
 var errFirmwareSize = errors.New("firmware size out of bounds")
 
-func (p *Puller) fetchImage(ctx context.Context, id, name string, n int) error {
+// fetchImage fetches an image of n bytes and caches it; it returns the
+// cached image.
+func (p *Puller) fetchImage(ctx context.Context, id, name string, n int) (store.Firmware, error) {
 	if n <= 0 || n > p.o.MaxFirmware {
-		return fmt.Errorf("ocs: firmware %s: %w: valueLen %d, must be 1..%d", name, errFirmwareSize, n, p.o.MaxFirmware)
+		return store.Firmware{}, fmt.Errorf("ocs: firmware %s: %w: valueLen %d, must be 1..%d", name, errFirmwareSize, n, p.o.MaxFirmware)
 	}
 	data, err := p.value(ctx, id, name, n)
 	if err != nil {
 		if IsNotFound(err) {
-			return fmt.Errorf("%w: the value does not exist", errShortValue)
+			return store.Firmware{}, fmt.Errorf("%w: the value does not exist", errShortValue)
 		}
-		return err
+		return store.Firmware{}, err
 	}
 	fw, err := p.o.Firmware.PutFirmware(name, p.o.ChunkSize, data)
 	if err != nil {
-		return fmt.Errorf("ocs: firmware %s: %w", name, err)
+		return store.Firmware{}, fmt.Errorf("ocs: firmware %s: %w", name, err)
 	}
 	p.firmware.Add(1)
 	p.firmwareBytes.Add(uint64(len(data)))
 	p.log.Info("ocs: firmware cached", "firmware", name, "size", fw.Size, "chunks", fw.Chunks, "sha256", fw.SHA256)
-	return nil
+	return fw, nil
 }
 
-// PullerStats are the puller's counters.
-type PullerStats struct {
-	Polls          uint64 `json:"polls"`
-	PollErrors     uint64 `json:"pollErrors"`
-	Commands       uint64 `json:"commands"`
-	CommandsFailed uint64 `json:"commandsFailed"`
-	Firmware       uint64 `json:"firmware"`
-	FirmwareBytes  uint64 `json:"firmwareBytes"`
-	PSIApplied     uint64 `json:"psiApplied"`
-}
+// PullerStats are the puller's counters, as the admin API shows them.
+type PullerStats = admin.UpstreamPullerStats
 
 // Stats returns the puller's counters.
 func (p *Puller) Stats() PullerStats {

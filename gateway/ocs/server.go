@@ -99,16 +99,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) routes() {
 	m := s.mux
 	const js, bin = "application/json", "application/octet-stream"
-	m.HandleFunc("GET /v1/devices/{id}/voucher", s.produces(js, s.getVoucher))
+	m.HandleFunc("GET /v1/devices/{id}/voucher", s.produces(js, s.getRecord(recVoucher)))
 	m.HandleFunc("POST /v1/devices/voucher", s.postVoucher)
-	m.HandleFunc("GET /v1/devices/{id}/state", s.produces(js, s.getState))
+	m.HandleFunc("GET /v1/devices/{id}/state", s.produces(js, s.getRecord(recState)))
 	m.HandleFunc("POST /v1/devices/{id}/state", s.postState)
 	m.HandleFunc("POST /v1/devices/{id}/errors", s.postErrors)
 	m.HandleFunc("GET /v1/devices/{id}/msgs", s.produces(js, s.getMsgs))
 	m.HandleFunc("PUT /v1/devices/{id}/msgs", s.produces(js, s.putMsgs))
 	m.HandleFunc("POST /v1/devices/{id}/msgs", s.postMsgs)
 	m.HandleFunc("DELETE /v1/devices/{id}/msgs", s.deleteMsgs)
-	m.HandleFunc("GET /v1/devices/{id}/psi", s.produces(js, s.getPsi))
+	m.HandleFunc("GET /v1/devices/{id}/psi", s.produces(js, s.getRecord(recPsi)))
 	m.HandleFunc("GET /v1/devices/{id}/values/{valueId}", s.produces(bin, s.getValue))
 	m.HandleFunc("PUT /v1/devices/{id}/values/{valueId}", s.putValue)
 	m.HandleFunc("DELETE /v1/devices/{id}/values/{valueId}", s.deleteValue)
@@ -259,21 +259,32 @@ func readJSON(w http.ResponseWriter, r *http.Request, ctype string, v any) error
 	if err != nil {
 		return err
 	}
-	if t := bytes.TrimSpace(b); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+	if noBody(b) {
 		return fmt.Errorf("%w: required request body is missing", ErrInvalid)
 	}
 	return jsonUnmarshal(b, v)
 }
 
+// noBody reports whether a JSON body is empty or null: what Spring hands a
+// handler as no body.
+func noBody(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return len(t) == 0 || bytes.Equal(t, []byte("null"))
+}
+
 //
 
-func (s *Server) getVoucher(w http.ResponseWriter, r *http.Request) {
-	b, err := s.st.get(r.PathValue("id"), recVoucher)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+// getRecord answers a device's JSON record byte for byte as stored
+// (voucher, state, psi), 404 when there is none.
+func (s *Server) getRecord(rec string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := s.st.get(r.PathValue("id"), rec)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeBody(w, "application/json", b)
 	}
-	writeBody(w, "application/json", b)
 }
 
 // VoucherGUID returns the canonical lower-case UUID of a voucher's oh.g
@@ -308,15 +319,6 @@ func (s *Server) postVoucher(w http.ResponseWriter, r *http.Request) {
 		err = s.st.PutVoucher(id, b)
 	}
 	s.done(w, r, err)
-}
-
-func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
-	b, err := s.st.get(r.PathValue("id"), recState)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeBody(w, "application/json", b)
 }
 
 // mergeState applies u to the stored state (POST state and POST errors).
@@ -354,7 +356,7 @@ func (s *Server) postErrors(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if t := bytes.TrimSpace(b); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+	if noBody(b) {
 		s.fail(w, r, errNoBody)
 		return
 	}
@@ -416,15 +418,6 @@ func (s *Server) postMsgs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteMsgs(w http.ResponseWriter, r *http.Request) {
 	s.done(w, r, s.st.del(r.PathValue("id"), recSvi))
-}
-
-func (s *Server) getPsi(w http.ResponseWriter, r *http.Request) {
-	b, err := s.st.get(r.PathValue("id"), recPsi)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeBody(w, "application/json", b)
 }
 
 // intQuery reads a required Java int query parameter (400 when missing or

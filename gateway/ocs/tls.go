@@ -74,6 +74,25 @@ func (t *Trust) AddFile(path string) error {
 	return nil
 }
 
+// LoadTrust returns the trust of PEM certificate files and SHA-256
+// fingerprints ([ParsePin]).
+func LoadTrust(files, pins []string) (Trust, error) {
+	var t Trust
+	for _, f := range files {
+		if err := t.AddFile(f); err != nil {
+			return Trust{}, err
+		}
+	}
+	for _, p := range pins {
+		pin, err := ParsePin(p)
+		if err != nil {
+			return Trust{}, err
+		}
+		t.Pins = append(t.Pins, pin)
+	}
+	return t, nil
+}
+
 // ParsePin reads a SHA-256 fingerprint: 64 hex digits, optionally prefixed
 // "sha256:" and with colons between the bytes (as openssl prints them).
 func ParsePin(s string) ([sha256.Size]byte, error) {

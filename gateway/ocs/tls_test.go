@@ -11,6 +11,8 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +202,24 @@ func TestReferenceStyleCertificates(t *testing.T) {
 	defer cl2.Close()
 	if _, err := cl2.Health(context.Background()); err == nil {
 		t.Error("host name not checked")
+	}
+}
+
+func TestLoadTrust(t *testing.T) {
+	pki := newPKI(t)
+	file := filepath.Join(t.TempDir(), "server.pem")
+	if err := os.WriteFile(file, certs.PEM(pki.server), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := LoadTrust([]string{file}, []string{certs.SHA256(pki.client.Certificate[0])})
+	if err != nil || len(tr.Certs) != 1 || !tr.Certs[0].Equal(pki.server.Leaf) || len(tr.Pins) != 1 ||
+		tr.Pins[0] != sha256.Sum256(pki.client.Certificate[0]) {
+		t.Fatalf("LoadTrust = %+v, %v", tr, err)
+	}
+	if _, err := LoadTrust(nil, []string{"abcd"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad pin: %v", err)
+	}
+	if _, err := LoadTrust([]string{filepath.Join(t.TempDir(), "missing.pem")}, nil); err == nil {
+		t.Error("a missing file")
 	}
 }
