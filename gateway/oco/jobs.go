@@ -415,7 +415,7 @@ func (a *Agent) reportState(ctx context.Context, gen Generation, id json.RawMess
 	m := gen.methods()
 	agentKey, serverKey := a.st.keys()
 	data := jobStateData{JobID: id, State: state, ReturnCode: code, Message: msg, DownloadProgress: progress}
-	rep, err := a.call(ctx, gen, m.jobState, data, agentKey, nil)
+	rep, err := a.call(ctx, gen, m.jobState, data, agentKey)
 	if err == nil {
 		err = a.verify(gen, m.jobState, rep, serverKey)
 	}
@@ -490,9 +490,7 @@ func (a *Agent) download(ctx context.Context, gen Generation, j Job, path string
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		a.c.serverErrors.Add(1)
-		return ParseServerError(gen.methods().download, resp.StatusCode, reasonPhrase(resp.Status), b)
+		return a.serverError(gen.methods().download, resp)
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -559,19 +557,7 @@ func (a *Agent) requestPackage(ctx context.Context, gen Generation, j Job) (*htt
 	}
 	a.reqMu.Lock()
 	defer a.reqMu.Unlock()
-	ts, err := a.st.nextAgentTimestamp(a.clock.Now())
-	if err != nil {
-		return nil, err
-	}
-	body, err := encodeRequest("oco.agent.download", currentParams{Hostname: a.opts.Hostname, UID: a.opts.UID, Timestamp: ts, PackageID: j.PackageID})
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.post(ctx, gen, body, agentKey)
-	if err != nil {
-		return nil, fmt.Errorf("oco: oco.agent.download: %w", err)
-	}
-	return resp, nil
+	return a.send(ctx, gen, gen.methods().download, nil, agentKey, j.PackageID)
 }
 
 // progressWriter reports a download's progress at most every interval.
