@@ -52,8 +52,10 @@ type Options struct {
 	// RequestTimeout bounds each JSON request (default 2 min); downloads
 	// are bounded by the job timeout.
 	RequestTimeout time.Duration
-	// HTTPClient carries TLS settings (nil: http.DefaultTransport).
-	HTTPClient *http.Client
+	// Transport carries TLS settings (nil: http.DefaultTransport). The
+	// agent never follows a redirect: a POST redirected becomes a GET, so
+	// the 3xx is reported instead.
+	Transport http.RoundTripper
 	// KV holds the agent's records (a store namespace).
 	KV KV
 	// WorkDir holds the jobs' working directories (WorkDir/jobs/...).
@@ -139,7 +141,10 @@ func New(opts Options) (*Agent, error) {
 		opts.RequestTimeout = 2 * time.Minute
 	}
 	opts.Jobs = opts.Jobs.withDefaults()
-	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, rand: opts.Rand, hc: opts.HTTPClient,
+	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, rand: opts.Rand,
+		hc: &http.Client{Transport: opts.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		wireVersion: WireAgentVersion(opts.Version)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -149,11 +154,6 @@ func New(opts Options) (*Agent, error) {
 	}
 	if a.rand == nil {
 		a.rand = rand.Float64
-	}
-	if a.hc == nil {
-		// No redirects: a POST redirected becomes a GET; the 3xx is
-		// reported instead.
-		a.hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs); err != nil {
 		return nil, err
