@@ -155,7 +155,7 @@ func New(opts Options) (*Agent, error) {
 	if a.rand == nil {
 		a.rand = rand.Float64
 	}
-	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs); err != nil {
+	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs, os.Geteuid()); err != nil {
 		return nil, err
 	}
 	if a.st, err = loadState(opts.KV); err != nil {

@@ -20,10 +20,10 @@ type runAs struct {
 	home     string
 }
 
-// resolveRunAs looks the configured account up. When the daemon runs as
-// root, a job needs one, and it must not be root itself; otherwise jobs run
-// as the daemon's own user and the name is only checked.
-func resolveRunAs(name string) (*runAs, error) {
+// resolveRunAs looks the configured account up; it must not be root. When
+// the daemon runs as root (euid 0) a job needs one; otherwise jobs run as
+// the daemon's own user and the name is only checked (nil is returned).
+func resolveRunAs(name string, euid int) (*runAs, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -38,6 +38,9 @@ func resolveRunAs(name string) (*runAs, error) {
 	}
 	if uid == 0 {
 		return nil, fmt.Errorf("oco: %w: jobs.run_as %q is root: name an unprivileged account", ErrInvalidOptions, name)
+	}
+	if euid != 0 {
+		return nil, nil
 	}
 	r := &runAs{name: name, uid: uint32(uid), gid: uint32(gid), home: u.HomeDir}
 	if ids, err := u.GroupIds(); err == nil {
