@@ -54,7 +54,8 @@ func resolveRunAs(name string, euid int) (*runAs, error) {
 }
 
 // errRunAsRoot is a job refused because the daemon is root and no account
-// to run it as is configured.
+// to run it as is configured. The job runner refuses it before anything is
+// given to the procedure; runProcedure relies on that.
 var errRunAsRoot = errors.New("the gateway runs as root and [oco.jobs] run_as names no unprivileged account: job refused")
 
 // procSpec is one procedure to run.
