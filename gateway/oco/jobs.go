@@ -238,8 +238,7 @@ func (a *Agent) job(ctx context.Context, gen Generation, j Job) (outcome, error)
 		a.log.Info("oco: job interrupted before its procedure started; starting it over", "job", id, "phase", rec.Phase)
 	}
 	now := a.clock.Now()
-	rec = jobRecord{ID: j.ID, Container: j.Container, PackageID: j.PackageID, Procedure: j.Procedure,
-		Phase: phaseStarted, Started: now, Updated: now}
+	rec = jobRecord{ID: j.ID, Container: j.Container, Phase: phaseStarted, Started: now, Updated: now}
 	if err := a.st.putJob(rec); err != nil {
 		return outcome{}, err
 	}

@@ -249,8 +249,6 @@ const (
 type jobRecord struct {
 	ID        json.RawMessage `json:"id"`
 	Container string          `json:"container,omitempty"`
-	PackageID json.RawMessage `json:"packageId,omitempty"`
-	Procedure string          `json:"procedure,omitempty"`
 	Phase     string          `json:"phase"`
 	// State, ReturnCode and Message are the final report (phase final).
 	State      int    `json:"state,omitempty"`
