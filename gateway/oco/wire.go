@@ -610,24 +610,19 @@ func scalarID(raw json.RawMessage) (json.RawMessage, error) {
 	return bytes.Clone(raw), nil
 }
 
-// JobReply is the answer to a job state report.
+// JobReply is the answer to a job state report. (The legacy generation's
+// repeated server key is checked with every answer's, before.)
 type JobReply struct {
 	// Succeeded is params.job-succeeded: true only for a final success
 	// (the server checks the return code against the job's list).
 	Succeeded bool
-	// ServerKey is the repeated server key (legacy generation).
-	ServerKey Secret
 }
 
 // ParseJobReply reads a job state report's answer.
 func ParseJobReply(method string, r Response) (JobReply, error) {
-	var out JobReply
-	var err error
-	if out.Succeeded, err = looseBool(r.Params["job-succeeded"]); err != nil {
+	ok, err := looseBool(r.Params["job-succeeded"])
+	if err != nil {
 		return JobReply{}, fmt.Errorf("oco: %s: %w: job-succeeded: %v", method, ErrProtocol, err)
 	}
-	if out.ServerKey, err = keyParam(r.Params, "server-key"); err != nil {
-		return JobReply{}, fmt.Errorf("oco: %s: %w: %v", method, ErrProtocol, err)
-	}
-	return out, nil
+	return JobReply{Succeeded: ok}, nil
 }
