@@ -167,8 +167,8 @@ func (a *Agent) runJobs(ctx context.Context, gen Generation, jobs []Job) error {
 			a.scheduled = act
 			a.mu.Unlock()
 		}
-		exit = exit || ex
-		if exit {
+		if ex {
+			exit = true
 			break
 		}
 	}
@@ -396,13 +396,11 @@ func (a *Agent) reportFinal(ctx context.Context, gen Generation, rec *jobRecord)
 
 // reportProgress sends a non-final state; a failure is logged only.
 func (a *Agent) reportProgress(ctx context.Context, gen Generation, id json.RawMessage, state, progress int, msg string) {
-	var code *int
+	var code, p *int
 	if gen == Legacy {
-		zero := 0 // v1.0.1 needs a non-null return code
+		zero := 0 // v1.0.1 needs a non-null return code, and takes no progress
 		code = &zero
-	}
-	var p *int
-	if gen != Legacy {
+	} else {
 		p = &progress
 	}
 	_, _ = a.reportState(ctx, gen, id, state, code, msg, p)
