@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -170,7 +169,7 @@ func (g *Gateway) openOCO() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.oco = agent
-	g.addService("oco", func(ctx context.Context) error { return agent.Run(ctx) }, nil)
+	g.addService("oco", agent.Run, nil)
 	return nil
 }
 
