@@ -338,7 +338,8 @@ func TestBadPackageFailsJob(t *testing.T) {
 		zip  func(t *testing.T) []byte
 		want string
 	}{
-		{"traversal", func(t *testing.T) []byte { return zipOf(t, "../escape.sh", "x") }, "leaves the package"},
+		// From <work>/jobs/job-…/package, the name leads to <work>/escape.sh.
+		{"traversal", func(t *testing.T) []byte { return zipOf(t, "../../../escape.sh", "x") }, "leaves the package"},
 		{"not a zip", func(t *testing.T) []byte { return []byte("MZ not a zip at all") }, "not a ZIP"},
 		{"link out", func(t *testing.T) []byte { return zipOf(t, "etc@", "/etc") }, "points out"},
 	} {
