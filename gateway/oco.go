@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -152,7 +151,7 @@ func (g *Gateway) openOCO() error {
 		}
 		host, _, _ = strings.Cut(h, ".")
 	}
-	hc, err := ocoHTTPClient(c.CAFile)
+	tr, err := ocoTransport(c.CAFile)
 	if err != nil {
 		return err
 	}
@@ -160,7 +159,7 @@ func (g *Gateway) openOCO() error {
 	agent, err := oco.New(oco.Options{
 		URL: c.URL, Generation: gen, Hostname: host, UID: g.id.UUID, RegistrationKey: key, Version: g.cfg.Version,
 		Interval: c.Interval.Duration, MaxBackoff: c.MaxBackoff.Duration, RequestTimeout: c.RequestTimeout.Duration,
-		HTTPClient: hc, KV: g.db.KV("oco"), WorkDir: filepath.Join(g.data, "oco"), Logger: g.log.With("subsystem", "oco"),
+		Transport: tr, KV: g.db.KV("oco"), WorkDir: filepath.Join(g.data, "oco"), Logger: g.log.With("subsystem", "oco"),
 		Jobs: oco.JobOptions{RunAs: j.RunAs, Timeout: j.Timeout.Duration, MaxPackageBytes: j.MaxPackageMB << 20,
 			MaxUnpackedBytes: j.MaxUnpackedMB << 20, MaxFiles: j.MaxFiles, OutputLimit: j.OutputKB << 10,
 			ReportInterval: j.ReportInterval.Duration, AllowRestart: j.AllowRestart, AllowShutdown: j.AllowShutdown,
@@ -170,17 +169,16 @@ func (g *Gateway) openOCO() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.oco = agent
-	g.addService("oco", func(ctx context.Context) error { return agent.Run(ctx) }, nil)
+	g.addService("oco", agent.Run, nil)
 	return nil
 }
 
 // errOCOOff answers the OCO endpoints when the agent is off.
 var errOCOOff = fmt.Errorf("%w: the OCO agent is off: set [oco] enabled = true and url in gatewayd's configuration", admin.ErrUnavailable)
 
-// ocoHTTPClient is the agent's HTTP client: TLS 1.2 or later, the
-// system's roots plus caFile's, and no redirects (a POST redirected turns
-// into a GET; the agent reports the 3xx instead).
-func ocoHTTPClient(caFile string) (*http.Client, error) {
+// ocoTransport is the agent's HTTP transport: TLS 1.2 or later, the
+// system's roots plus caFile's.
+func ocoTransport(caFile string) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
@@ -197,7 +195,5 @@ func ocoHTTPClient(caFile string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}, nil
+	return tr, nil
 }

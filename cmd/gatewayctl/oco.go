@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,7 +23,7 @@ func (x *cli) ocoCmd(ctx context.Context, args []string) error {
 		}
 		var st admin.OCOStatus
 		if err := x.c.Call(ctx, "GET", "/v1/oco/status", nil, &st); err != nil || x.asJSON {
-			return orJSON(x, st, ocoError(err))
+			return orJSON(x, st, err)
 		}
 		x.printOCO(st)
 		return nil
@@ -40,20 +39,12 @@ func (x *cli) ocoCmd(ctx context.Context, args []string) error {
 		}
 		var st admin.OCOStatus
 		if err := x.c.Call(ctx, "POST", "/v1/oco/forget-keys", nil, &st); err != nil || x.asJSON {
-			return orJSON(x, st, ocoError(err))
+			return orJSON(x, st, err)
 		}
 		fmt.Fprintln(x.out, "keys forgotten: the next hello registers again")
 		return nil
 	}
 	return fmt.Errorf("%w: oco takes status or forget-keys, not %q", errUsage, sub)
-}
-
-func ocoError(err error) error {
-	var ae *admin.Error
-	if errors.As(err, &ae) && errors.Is(err, admin.ErrNotFound) {
-		return errors.New("this gatewayd has no OCO agent (an older version?)")
-	}
-	return err
 }
 
 func present(b bool) string {

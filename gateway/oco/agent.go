@@ -3,6 +3,7 @@ package oco
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,8 +52,10 @@ type Options struct {
 	// RequestTimeout bounds each JSON request (default 2 min); downloads
 	// are bounded by the job timeout.
 	RequestTimeout time.Duration
-	// HTTPClient carries TLS settings (nil: http.DefaultTransport).
-	HTTPClient *http.Client
+	// Transport carries TLS settings (nil: http.DefaultTransport). The
+	// agent never follows a redirect: a POST redirected becomes a GET, so
+	// the 3xx is reported instead.
+	Transport http.RoundTripper
 	// KV holds the agent's records (a store namespace).
 	KV KV
 	// WorkDir holds the jobs' working directories (WorkDir/jobs/...).
@@ -138,7 +141,10 @@ func New(opts Options) (*Agent, error) {
 		opts.RequestTimeout = 2 * time.Minute
 	}
 	opts.Jobs = opts.Jobs.withDefaults()
-	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, rand: opts.Rand, hc: opts.HTTPClient,
+	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, rand: opts.Rand,
+		hc: &http.Client{Transport: opts.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		wireVersion: WireAgentVersion(opts.Version)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -149,12 +155,7 @@ func New(opts Options) (*Agent, error) {
 	if a.rand == nil {
 		a.rand = rand.Float64
 	}
-	if a.hc == nil {
-		// No redirects: a POST redirected becomes a GET; the 3xx is
-		// reported instead.
-		a.hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs); err != nil {
+	if a.runAs, err = resolveRunAs(opts.Jobs.RunAs, os.Geteuid()); err != nil {
 		return nil, err
 	}
 	if a.st, err = loadState(opts.KV); err != nil {
@@ -365,7 +366,7 @@ func (a *Agent) helloAs(ctx context.Context, gen Generation) (Hello, error) {
 	if up, ok := a.opts.Sources.Uptime(); ok {
 		data.Uptime = &up
 	}
-	rep, err := a.call(ctx, gen, m.hello, data, key, nil)
+	rep, err := a.call(ctx, gen, m.hello, data, key)
 	if err != nil {
 		return Hello{}, err
 	}
@@ -476,34 +477,18 @@ type reply struct {
 
 // call sends one JSON-RPC request signed (current) or carrying the key
 // (legacy) and returns its parsed answer; it does not verify it.
-func (a *Agent) call(ctx context.Context, gen Generation, method string, data any, key Secret, packageID []byte) (reply, error) {
+func (a *Agent) call(ctx context.Context, gen Generation, method string, data any, key Secret) (reply, error) {
 	a.reqMu.Lock()
 	defer a.reqMu.Unlock()
-	var params any
-	if gen == Legacy {
-		params = legacyParams{Hostname: a.opts.Hostname, AgentKey: key.Reveal(), Data: data}
-	} else {
-		ts, err := a.st.nextAgentTimestamp(a.clock.Now())
-		if err != nil {
-			return reply{}, err
-		}
-		params = currentParams{Hostname: a.opts.Hostname, UID: a.opts.UID, Timestamp: ts, Data: data, PackageID: packageID}
-	}
-	body, err := encodeRequest(method, params)
+	ctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
+	defer cancel()
+	resp, err := a.send(ctx, gen, method, data, key, nil)
 	if err != nil {
 		return reply{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
-	defer cancel()
-	resp, err := a.post(ctx, gen, body, key)
-	if err != nil {
-		return reply{}, fmt.Errorf("oco: %s: %w", method, err)
-	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		a.c.serverErrors.Add(1)
-		return reply{}, ParseServerError(method, resp.StatusCode, reasonPhrase(resp.Status), b)
+		return reply{}, a.serverError(method, resp)
 	}
 	b, err := readLimited(resp.Body, maxResponse)
 	if err != nil {
@@ -519,6 +504,39 @@ func (a *Agent) call(ctx context.Context, gen Generation, method string, data an
 		return reply{}, err
 	}
 	return reply{header: resp.Header, body: b, resp: r}, nil
+}
+
+// send posts one JSON-RPC request: the params of gen (the agent key in
+// plaintext, or the next agent timestamp, stored first) around data, and
+// packageID in the params themselves (oco.agent.download). The caller holds
+// reqMu while the timestamp is taken and the request goes out.
+func (a *Agent) send(ctx context.Context, gen Generation, method string, data any, key Secret, packageID json.RawMessage) (*http.Response, error) {
+	var params any
+	if gen == Legacy {
+		params = legacyParams{Hostname: a.opts.Hostname, AgentKey: key.Reveal(), Data: data}
+	} else {
+		ts, err := a.st.nextAgentTimestamp(a.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		params = currentParams{Hostname: a.opts.Hostname, UID: a.opts.UID, Timestamp: ts, Data: data, PackageID: packageID}
+	}
+	body, err := encodeRequest(method, params)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.post(ctx, gen, body, key)
+	if err != nil {
+		return nil, fmt.Errorf("oco: %s: %w", method, err)
+	}
+	return resp, nil
+}
+
+// serverError counts and returns the error a non-200 answer carries.
+func (a *Agent) serverError(method string, resp *http.Response) *ServerError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	a.c.serverErrors.Add(1)
+	return ParseServerError(method, resp.StatusCode, reasonPhrase(resp.Status), b)
 }
 
 // post sends body to the API with the exact, lower-case headers the
@@ -543,7 +561,7 @@ func (a *Agent) sendInventory(ctx context.Context, gen Generation) error {
 	m := gen.methods()
 	inv := a.opts.Sources.Collect(ctx, a.wireVersion)
 	agentKey, serverKey := a.st.keys()
-	rep, err := a.call(ctx, gen, m.update, inv, agentKey, nil)
+	rep, err := a.call(ctx, gen, m.update, inv, agentKey)
 	if err != nil {
 		return err
 	}

@@ -247,6 +247,40 @@ func TestServerKeyChangeRefused(t *testing.T) {
 	}
 }
 
+// A legacy job state answer repeating another server key is refused like a
+// hello's: the final state is not taken as reported.
+func TestLegacyJobReplyKeyChecked(t *testing.T) {
+	r := newRig(t, "legacy", Legacy)
+	r.start()
+	r.mustPoll()
+	j := r.srv.addJob(&srvJob{id: 42, host: testHost, container: 1, procedure: "true"})
+	forged := randKey()
+	r.srv.setRespond(func(method string, body []byte, sig string) ([]byte, string) {
+		if method != "oco.update_deploy_status" {
+			return body, sig
+		}
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		m["result"].(map[string]any)["params"].(map[string]any)["server-key"] = forged
+		b, _ := json.Marshal(m)
+		return b, sig
+	})
+	r.mustPoll()
+	if got := reportStates(r.srv.jobSnapshot(j)); got != "2 3=0" {
+		t.Fatalf("reports %q", got)
+	}
+	// Both answers (state 2 and the final state) were refused.
+	if st := r.a.Stats(); st.SecurityRejects != 2 || st.Reports != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if rec, ok, _ := r.a.st.job(j.idRaw()); !ok || rec.Phase != phaseFinal || rec.Reported {
+		t.Errorf("record %+v", rec)
+	}
+	if logs := r.logs.String(); !strings.Contains(logs, `"security":true`) || strings.Contains(logs, forged) {
+		t.Fatalf("log:\n%s", logs)
+	}
+}
+
 func TestBadSignatureRefused(t *testing.T) {
 	for _, c := range []struct {
 		name   string

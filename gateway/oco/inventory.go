@@ -154,14 +154,15 @@ func (s Sources) Collect(ctx context.Context, agentVersion string) Inventory {
 	}
 	inv.KernelVersion = strings.TrimSpace(s.read("/proc/sys/kernel/osrelease"))
 	inv.Architecture = firstLine(s.run(ctx, "dpkg", "--print-architecture"))
-	inv.CPU = s.cpuModel(ctx)
+	cpuinfo := s.read("/proc/cpuinfo")
+	inv.CPU = s.cpuModel(ctx, cpuinfo)
 	if kb := meminfoKB(s.read("/proc/meminfo"), "MemTotal"); kb > 0 {
 		inv.RAM = strconv.FormatUint(kb*1024, 10)
 	}
 	inv.Model = s.readDT("model")
 	inv.Serial = s.readDT("serial-number")
 	if inv.Serial == "" {
-		inv.Serial = cpuinfoField(s.read("/proc/cpuinfo"), "Serial")
+		inv.Serial = field(cpuinfo, "Serial")
 	}
 	dmi := func(name string) string {
 		v := strings.TrimSpace(s.read("/sys/class/dmi/id/" + name))
@@ -212,9 +213,8 @@ func dtVendor(compatible string) string {
 	return v
 }
 
-func (s Sources) cpuModel(ctx context.Context) string {
-	ci := s.read("/proc/cpuinfo")
-	if v := cpuinfoField(ci, "model name"); v != "" {
+func (s Sources) cpuModel(ctx context.Context, ci string) string {
+	if v := field(ci, "model name"); v != "" {
 		return v
 	}
 	for _, line := range strings.Split(s.run(ctx, "lscpu"), "\n") {
@@ -225,7 +225,7 @@ func (s Sources) cpuModel(ctx context.Context) string {
 		}
 	}
 	for _, k := range []string{"Processor", "Hardware", "cpu model"} {
-		if v := cpuinfoField(ci, k); v != "" {
+		if v := field(ci, k); v != "" {
 			return v
 		}
 	}
@@ -410,16 +410,20 @@ func (s Sources) diskLinks(dir string) map[string]string {
 }
 
 // unescapeUdev decodes udev's \xNN escapes in link names.
-func unescapeUdev(s string) string {
-	if !strings.Contains(s, `\x`) {
+func unescapeUdev(s string) string { return unescapeBytes(s, `\x`, 2, 16) }
+
+// unescapeBytes decodes the bytes written as lead and n digits in base
+// (udev's \xNN, /proc/mounts' \NNN); anything else is kept as it is.
+func unescapeBytes(s, lead string, n, base int) string {
+	if !strings.Contains(s, lead) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+		if d := i + len(lead); strings.HasPrefix(s[i:], lead) && d+n <= len(s) {
+			if v, err := strconv.ParseUint(s[d:d+n], base, 8); err == nil {
 				b.WriteByte(byte(v))
-				i += 3
+				i = d + n - 1
 				continue
 			}
 		}
@@ -444,23 +448,7 @@ func parseMounts(s string) []mount {
 	return out
 }
 
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func unescapeOctal(s string) string { return unescapeBytes(s, `\`, 3, 8) }
 
 // parseKeyValues reads os-release style KEY=value lines (values optionally
 // quoted).
@@ -485,8 +473,10 @@ func parseKeyValues(s string) map[string]string {
 	return out
 }
 
-func cpuinfoField(ci, name string) string {
-	for _, line := range strings.Split(ci, "\n") {
+// field returns the first non-empty value of a "name: value" line
+// (/proc/cpuinfo, /proc/meminfo).
+func field(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if ok && strings.TrimSpace(k) == name {
 			if v = strings.TrimSpace(v); v != "" {
@@ -497,23 +487,17 @@ func cpuinfoField(ci, name string) string {
 	return ""
 }
 
+// meminfoKB reads a /proc/meminfo value ("MemTotal: 3884816 kB").
 func meminfoKB(mi, name string) uint64 {
-	for _, line := range strings.Split(mi, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(k) != name {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			return 0
-		}
-		n, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return 0
-		}
-		return n
+	f := strings.Fields(field(mi, name))
+	if len(f) == 0 {
+		return 0
 	}
-	return 0
+	n, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func firstLine(s string) string {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -168,8 +167,8 @@ func (a *Agent) runJobs(ctx context.Context, gen Generation, jobs []Job) error {
 			a.scheduled = act
 			a.mu.Unlock()
 		}
-		exit = exit || ex
-		if exit {
+		if ex {
+			exit = true
 			break
 		}
 	}
@@ -239,8 +238,7 @@ func (a *Agent) job(ctx context.Context, gen Generation, j Job) (outcome, error)
 		a.log.Info("oco: job interrupted before its procedure started; starting it over", "job", id, "phase", rec.Phase)
 	}
 	now := a.clock.Now()
-	rec = jobRecord{ID: j.ID, Container: j.Container, PackageID: j.PackageID, Procedure: j.Procedure,
-		Phase: phaseStarted, Started: now, Updated: now}
+	rec = jobRecord{ID: j.ID, Container: j.Container, Phase: phaseStarted, Started: now, Updated: now}
 	if err := a.st.putJob(rec); err != nil {
 		return outcome{}, err
 	}
@@ -398,13 +396,11 @@ func (a *Agent) reportFinal(ctx context.Context, gen Generation, rec *jobRecord)
 
 // reportProgress sends a non-final state; a failure is logged only.
 func (a *Agent) reportProgress(ctx context.Context, gen Generation, id json.RawMessage, state, progress int, msg string) {
-	var code *int
+	var code, p *int
 	if gen == Legacy {
-		zero := 0 // v1.0.1 needs a non-null return code
+		zero := 0 // v1.0.1 needs a non-null return code, and takes no progress
 		code = &zero
-	}
-	var p *int
-	if gen != Legacy {
+	} else {
 		p = &progress
 	}
 	_, _ = a.reportState(ctx, gen, id, state, code, msg, p)
@@ -415,7 +411,7 @@ func (a *Agent) reportState(ctx context.Context, gen Generation, id json.RawMess
 	m := gen.methods()
 	agentKey, serverKey := a.st.keys()
 	data := jobStateData{JobID: id, State: state, ReturnCode: code, Message: msg, DownloadProgress: progress}
-	rep, err := a.call(ctx, gen, m.jobState, data, agentKey, nil)
+	rep, err := a.call(ctx, gen, m.jobState, data, agentKey)
 	if err == nil {
 		err = a.verify(gen, m.jobState, rep, serverKey)
 	}
@@ -470,15 +466,6 @@ func safeName(s string) string {
 	return string(b)
 }
 
-func walkLchown(dir string, uid, gid int) error {
-	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
-}
-
 // download fetches the job's package into path, reporting state 1 with the
 // progress in percent as it goes.
 func (a *Agent) download(ctx context.Context, gen Generation, j Job, path string) error {
@@ -490,9 +477,7 @@ func (a *Agent) download(ctx context.Context, gen Generation, j Job, path string
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		a.c.serverErrors.Add(1)
-		return ParseServerError(gen.methods().download, resp.StatusCode, reasonPhrase(resp.Status), b)
+		return a.serverError(gen.methods().download, resp)
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -559,19 +544,7 @@ func (a *Agent) requestPackage(ctx context.Context, gen Generation, j Job) (*htt
 	}
 	a.reqMu.Lock()
 	defer a.reqMu.Unlock()
-	ts, err := a.st.nextAgentTimestamp(a.clock.Now())
-	if err != nil {
-		return nil, err
-	}
-	body, err := encodeRequest("oco.agent.download", currentParams{Hostname: a.opts.Hostname, UID: a.opts.UID, Timestamp: ts, PackageID: j.PackageID})
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.post(ctx, gen, body, agentKey)
-	if err != nil {
-		return nil, fmt.Errorf("oco: oco.agent.download: %w", err)
-	}
-	return resp, nil
+	return a.send(ctx, gen, gen.methods().download, nil, agentKey, j.PackageID)
 }
 
 // progressWriter reports a download's progress at most every interval.

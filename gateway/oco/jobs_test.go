@@ -311,13 +311,35 @@ func TestRunAsRootRefused(t *testing.T) {
 	}
 }
 
+func TestRunAsOnlyForRoot(t *testing.T) {
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no account nobody here")
+	}
+	if as, err := resolveRunAs("nobody", 0); err != nil || as == nil || fmt.Sprint(as.uid) != nobody.Uid || as.name != "nobody" {
+		t.Fatalf("as root: %+v %v", as, err)
+	}
+	// A daemon that is not root cannot switch accounts: its jobs run as
+	// its own user, the name only checked.
+	if as, err := resolveRunAs("nobody", 1000); err != nil || as != nil {
+		t.Fatalf("not root: %+v %v", as, err)
+	}
+	if _, err := resolveRunAs("root", 1000); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("root named, not root: %v", err)
+	}
+	if as, err := resolveRunAs("", 0); err != nil || as != nil {
+		t.Fatalf("none: %+v %v", as, err)
+	}
+}
+
 func TestBadPackageFailsJob(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		zip  func(t *testing.T) []byte
 		want string
 	}{
-		{"traversal", func(t *testing.T) []byte { return zipOf(t, "../escape.sh", "x") }, "leaves the package"},
+		// From <work>/jobs/job-…/package, the name leads to <work>/escape.sh.
+		{"traversal", func(t *testing.T) []byte { return zipOf(t, "../../../escape.sh", "x") }, "leaves the package"},
 		{"not a zip", func(t *testing.T) []byte { return []byte("MZ not a zip at all") }, "not a ZIP"},
 		{"link out", func(t *testing.T) []byte { return zipOf(t, "etc@", "/etc") }, "points out"},
 	} {

@@ -20,10 +20,10 @@ type runAs struct {
 	home     string
 }
 
-// resolveRunAs looks the configured account up. When the daemon runs as
-// root, a job needs one, and it must not be root itself; otherwise jobs run
-// as the daemon's own user and the name is only checked.
-func resolveRunAs(name string) (*runAs, error) {
+// resolveRunAs looks the configured account up; it must not be root. When
+// the daemon runs as root (euid 0) a job needs one; otherwise jobs run as
+// the daemon's own user and the name is only checked (nil is returned).
+func resolveRunAs(name string, euid int) (*runAs, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -39,6 +39,9 @@ func resolveRunAs(name string) (*runAs, error) {
 	if uid == 0 {
 		return nil, fmt.Errorf("oco: %w: jobs.run_as %q is root: name an unprivileged account", ErrInvalidOptions, name)
 	}
+	if euid != 0 {
+		return nil, nil
+	}
 	r := &runAs{name: name, uid: uint32(uid), gid: uint32(gid), home: u.HomeDir}
 	if ids, err := u.GroupIds(); err == nil {
 		for _, g := range ids {
@@ -51,7 +54,8 @@ func resolveRunAs(name string) (*runAs, error) {
 }
 
 // errRunAsRoot is a job refused because the daemon is root and no account
-// to run it as is configured.
+// to run it as is configured. The job runner refuses it before anything is
+// given to the procedure; runProcedure relies on that.
 var errRunAsRoot = errors.New("the gateway runs as root and [oco.jobs] run_as names no unprivileged account: job refused")
 
 // procSpec is one procedure to run.

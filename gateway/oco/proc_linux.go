@@ -2,8 +2,10 @@ package oco
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 )
@@ -18,9 +20,6 @@ func command(ctx context.Context, spec procSpec) (*exec.Cmd, func(), error) {
 	var cmd *exec.Cmd
 	cleanup := func() {}
 	if spec.as == nil {
-		if os.Geteuid() == 0 {
-			return nil, nil, errRunAsRoot
-		}
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", spec.script)
 		cmd.Dir = spec.dir
 	} else {
@@ -67,5 +66,10 @@ func chownTree(dir string, as *runAs) error {
 	if as == nil {
 		return nil
 	}
-	return walkLchown(dir, int(as.uid), int(as.gid))
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(as.uid), int(as.gid))
+	})
 }

@@ -130,11 +130,10 @@ func (st *state) setGeneration(g Generation) error {
 // the pinned one.
 var errKeyChange = errors.New("key change refused")
 
-// pin stores the keys the server offered where none is pinned, in one
-// durable write together with the server timestamp (a zero Timestamp
-// leaves it), before anything else happens. An offered key that differs
-// from a pinned one is refused (errKeyChange) and nothing is written.
-// It reports which keys were newly pinned.
+// pin stores the keys the server offered where none is pinned, both in one
+// durable write, before anything else happens. An offered key that differs
+// from a pinned one is refused (errKeyChange) and nothing is written. It
+// reports which keys were newly pinned.
 func (st *state) pin(agent, server Secret, now time.Time) (newAgent, newServer bool, err error) {
 	st.mu.Lock()
 	k := st.k
@@ -250,8 +249,6 @@ const (
 type jobRecord struct {
 	ID        json.RawMessage `json:"id"`
 	Container string          `json:"container,omitempty"`
-	PackageID json.RawMessage `json:"packageId,omitempty"`
-	Procedure string          `json:"procedure,omitempty"`
 	Phase     string          `json:"phase"`
 	// State, ReturnCode and Message are the final report (phase final).
 	State      int    `json:"state,omitempty"`

@@ -447,25 +447,23 @@ type Hello struct {
 	Jobs []Job
 }
 
-// Job is a deploy job as the server lists it.
+// Job is a deploy job as the server lists it (parseJob reads it).
 type Job struct {
 	// ID is the job's id exactly as sent: a number, or a string such as
 	// "dynamic-12"; it is echoed back unchanged.
-	ID json.RawMessage `json:"id"`
+	ID json.RawMessage
 	// Container is the container's id as text ("12",
 	// "deployment_rule::3"); jobs of one container share it.
-	Container string `json:"container"`
+	Container string
 	// PackageID is the package's id exactly as sent.
-	PackageID json.RawMessage `json:"packageId"`
-	Download  bool            `json:"download"`
-	Procedure string          `json:"procedure"`
+	PackageID json.RawMessage
+	Download  bool
+	Procedure string
 	// SequenceMode 1 skips the container's remaining jobs after a failure.
-	SequenceMode int `json:"sequenceMode"`
+	SequenceMode int
 	// Restart, Shutdown and Exit are post-actions with their delay in
 	// minutes; nil when not asked.
-	Restart  *int `json:"restart,omitempty"`
-	Shutdown *int `json:"shutdown,omitempty"`
-	Exit     *int `json:"exit,omitempty"`
+	Restart, Shutdown, Exit *int
 }
 
 // IDText returns the job id as text: a string's content or the number.
@@ -612,24 +610,19 @@ func scalarID(raw json.RawMessage) (json.RawMessage, error) {
 	return bytes.Clone(raw), nil
 }
 
-// JobReply is the answer to a job state report.
+// JobReply is the answer to a job state report. (The legacy generation's
+// repeated server key is checked with every answer's, before.)
 type JobReply struct {
 	// Succeeded is params.job-succeeded: true only for a final success
 	// (the server checks the return code against the job's list).
 	Succeeded bool
-	// ServerKey is the repeated server key (legacy generation).
-	ServerKey Secret
 }
 
 // ParseJobReply reads a job state report's answer.
 func ParseJobReply(method string, r Response) (JobReply, error) {
-	var out JobReply
-	var err error
-	if out.Succeeded, err = looseBool(r.Params["job-succeeded"]); err != nil {
+	ok, err := looseBool(r.Params["job-succeeded"])
+	if err != nil {
 		return JobReply{}, fmt.Errorf("oco: %s: %w: job-succeeded: %v", method, ErrProtocol, err)
 	}
-	if out.ServerKey, err = keyParam(r.Params, "server-key"); err != nil {
-		return JobReply{}, fmt.Errorf("oco: %s: %w: %v", method, ErrProtocol, err)
-	}
-	return out, nil
+	return JobReply{Succeeded: ok}, nil
 }

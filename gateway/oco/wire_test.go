@@ -214,7 +214,7 @@ func TestParseHello(t *testing.T) {
 
 func TestParseJobReply(t *testing.T) {
 	r := mustResponse(t, `{"result":{"success":true,"params":{"server-key":"k","job-succeeded":true}}}`)
-	if jr, err := ParseJobReply("m", r); err != nil || !jr.Succeeded || jr.ServerKey.Reveal() != "k" {
+	if jr, err := ParseJobReply("m", r); err != nil || !jr.Succeeded {
 		t.Errorf("%+v %v", jr, err)
 	}
 	r = mustResponse(t, `{"result":{"success":true,"params":{"job-succeeded":"maybe"}}}`)
