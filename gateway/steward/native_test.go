@@ -232,3 +232,26 @@ func TestNativeStateSurvivesRestart(t *testing.T) {
 		t.Errorf("stats %+v", got)
 	}
 }
+
+// TestClientIDsAreNotReused checks that a pairing's client ID is never
+// handed out again, after a revocation and across a restart, so that a new
+// pairing cannot inherit a revoked one's things.
+func TestClientIDsAreNotReused(t *testing.T) {
+	r := newRig(t, nil)
+	r.win.Open(time.Minute)
+	nativePair(t, r, "a")
+	nativePair(t, r, "b")
+	if _, err := r.st.Revoke("b"); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	r.start(nil)
+	nativePair(t, r, "c")
+	var ids []string
+	for _, c := range r.st.Clients() {
+		ids = append(ids, c.Name+"="+c.ID)
+	}
+	if got := fmt.Sprint(ids); got != "[a=1 c=3]" {
+		t.Errorf("clients %s, want [a=1 c=3]", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -288,19 +289,24 @@ func (se *session) pair(m Message, gen Generation, arg string) {
 		se.failVia(m, &ErrorBody{Diagnostic: "duplicate uuid", Videlicet: "user/.things/" + id}, stamped)
 		return
 	}
-	n := s.nextID + 1
-	c.ID = fmt.Sprint(n)
-	err := s.putJSON(keyClient+store.SeqKey(n), c)
-	if err == nil {
-		err = s.opts.Store.Put(keyClientID, []byte(c.ID))
-	}
+	err := s.opts.Store.Update(func(t *store.KVTx) error {
+		n, err := t.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.ID = strconv.FormatUint(n, 10)
+		b, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		return t.Put(clientKey(c.ID), b)
+	})
 	if err != nil {
 		s.mu.Unlock()
 		s.log.Error("steward: store the pairing", "err", err)
 		se.fail(m, false, "database busy, please retry", stamped)
 		return
 	}
-	s.nextID = n
 	s.clients[c.ID], s.byName[name] = c, c.ID
 	s.mu.Unlock()
 	s.st.paired.Add(1)
@@ -405,7 +411,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 		}
 	}
 	s.mu.Unlock()
-	if err := s.putJSON(keyClient+store.SeqKey(mustUint(rec.ID)), rec); err != nil {
+	if err := s.putJSON(clientKey(rec.ID), rec); err != nil {
 		s.log.Warn("steward: store the last login", "client", rec.ID, "err", err)
 	}
 	for _, o := range older {

@@ -23,13 +23,13 @@ import (
 )
 
 // Store is the steward's key/value namespace (a *store.KV): pairings,
-// prototypes and native things. Reads of a missing key fail with an error
-// matching store.ErrNotFound.
+// prototypes and native things. A pairing's client ID is the namespace's
+// next sequence number, taken in the update that stores the pairing.
 type Store interface {
-	Get(key string) ([]byte, error)
 	Put(key string, value []byte) error
 	Delete(key string) error
 	List(prefix string) ([]store.KVEntry, error)
+	Update(fn func(t *store.KVTx) error) error
 }
 
 // Hub is what the steward needs of the things hub (a *things.Hub).
@@ -186,7 +186,6 @@ type Steward struct {
 	name     string
 	clients  map[string]*client // by client ID
 	byName   map[string]string  // client name -> ID
-	nextID   uint64             // last client ID handed out
 	protos   map[string]*prototype
 	things   map[string]*nthing // by UDN
 	sids     map[string]*nthing // live session thingIDs
@@ -280,11 +279,16 @@ func ThingID(udn string) string { return "native:" + udn }
 
 // Store keys.
 const (
-	keyClient   = "client/"
-	keyProto    = "prototype/"
-	keyThing    = "thing/"
-	keyClientID = "seq/client"
+	keyClient = "client/" // + store.SeqKey of the client ID
+	keyProto  = "prototype/"
+	keyThing  = "thing/"
 )
+
+// clientKey is the store key of the pairing with client ID id.
+func clientKey(id string) string {
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return keyClient + store.SeqKey(n)
+}
 
 // New loads the pairings, prototypes and things from the store and puts the
 // things into the hub, absent until they connect.
@@ -310,11 +314,6 @@ func New(opts Options) (*Steward, error) {
 }
 
 func (s *Steward) load() error {
-	if v, err := s.opts.Store.Get(keyClientID); err == nil {
-		s.nextID, _ = strconv.ParseUint(string(v), 10, 64)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("steward: load: %w", err)
-	}
 	cl, err := s.opts.Store.List(keyClient)
 	if err != nil {
 		return fmt.Errorf("steward: load pairings: %w", err)
@@ -522,7 +521,7 @@ func (s *Steward) Revoke(name string) (Client, error) {
 		return Client{}, fmt.Errorf("%w: %q", ErrUnknownClient, name)
 	}
 	c := s.clients[id]
-	if err := s.opts.Store.Delete(keyClient + store.SeqKey(mustUint(id))); err != nil {
+	if err := s.opts.Store.Delete(clientKey(id)); err != nil {
 		s.mu.Unlock()
 		return Client{}, fmt.Errorf("steward: revoke %s: %w", name, err)
 	}
@@ -543,8 +542,6 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	s.log.Info("steward: pairing revoked", "client", c.ID, "name", c.Name, "closed", len(victims))
 	return Client{ID: c.ID, Name: c.Name, Generation: c.Generation, Created: c.Created, LastLogin: c.LastLogin}, nil
 }
-
-func mustUint(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n }
 
 // SetName changes the gateway name the steward advertises and
 // re-advertises it.
