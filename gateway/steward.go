@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -121,13 +120,10 @@ func (g *Gateway) openSteward() error {
 	opts := steward.Options{
 		Store: g.db.KV("steward"), Hub: g.hub, Pairing: g.board.pairing, Certificate: cert,
 		UUID: g.id.UUID, Name: g.id.Name, Logger: g.log.With("subsystem", "steward"),
-		LoadState: func(id string) (things.StateRecord, bool) {
-			e, err := g.db.State(id)
-			if err != nil {
-				return things.StateRecord{}, false
+		Restore: func(t *things.Thing) {
+			if e, err := g.db.State(t.ID); err == nil {
+				restoreState(t, e.Value)
 			}
-			var rec things.StateRecord
-			return rec, json.Unmarshal(e.Value, &rec) == nil
 		},
 		ObserveDeclared: c.Observe != "none",
 		Limits: steward.Limits{MaxMessageBytes: c.MaxMessageBytes, MessageRate: c.MessageRate, MessageBurst: c.MessageBurst,

@@ -342,6 +342,19 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	if m = p.call(`{"path":"/api/v1/hello","requestID":1,"uuid":"` + uuid + `","passCode":"` + pass + `"}`); str(m, "error", "diagnostic") != "authentication failed" {
 		t.Errorf("hello after revoke: %v", m)
 	}
+	// A restart restores the native thing from the store, absent, with its
+	// last values and event count.
+	r.stop()
+	r = startGateway(t, r.dir, stewardConfig)
+	th, ok := r.g.hub.Get("native:bulb-udn-1")
+	if !ok || th.Present || th.Name != "porch" {
+		t.Fatalf("after a restart: %+v", th)
+	}
+	for name, want := range map[string]things.Value{"brightness": things.FloatValue(80), "status": things.StringValue("on"), "event.motion": things.IntValue(1)} {
+		if pr, _ := th.Property(name); !pr.Value.Equal(want) {
+			t.Errorf("after a restart %s = %v, want %v", name, pr.Value, want)
+		}
+	}
 }
 
 func TestStewardSimpleEndToEnd(t *testing.T) {

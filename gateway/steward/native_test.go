@@ -212,12 +212,21 @@ func TestNativeStateSurvivesRestart(t *testing.T) {
 	r.stop()
 	r.win.Close()
 	r.start(func(o *Options) {
-		o.LoadState = func(id string) (things.StateRecord, bool) {
-			return things.StateRecord{ID: id, Properties: []things.Property{{Name: "noise", Type: things.TypeFloat, Value: things.FloatValue(50)}}}, true
+		o.Restore = func(t *things.Thing) {
+			if t.ID == ThingID("UDN1") {
+				for i := range t.Properties {
+					if t.Properties[i].Name == "noise" {
+						t.Properties[i].Value = things.FloatValue(50)
+					}
+				}
+				t.Properties = append(t.Properties, things.Property{Name: "event.motion", Type: things.TypeInt, Value: things.IntValue(3)})
+				t.LastSeen = time.Unix(1_700_000_000, 0)
+			}
 		}
 	})
 	th2 := r.thing(ThingID("UDN1"))
-	if th2.Present || !value(th2, "noise").Equal(things.FloatValue(50)) {
+	if th2.Present || !th2.LastSeen.Equal(time.Unix(1_700_000_000, 0)) || !value(th2, "noise").Equal(things.FloatValue(50)) ||
+		!value(th2, "event.motion").Equal(things.IntValue(3)) {
 		t.Fatalf("restored %+v", th2)
 	}
 	p := nativeHello(t, r, "u1", pass) // the pairing survived
@@ -227,6 +236,25 @@ func TestNativeStateSurvivesRestart(t *testing.T) {
 	wantEntry(t, p.call(nativeRegister), "things", "UDN1", false, "")
 	if !r.thing(ThingID("UDN1")).Present {
 		t.Error("not present after re-attach")
+	}
+	// The occurrences counted before the restart go on counting.
+	observed := make(chan error, 1)
+	go func() {
+		_, err := r.st.Observe(context.Background(), ThingID("UDN1"), "motion", "{}", false)
+		observed <- err
+	}()
+	obs := p.recv()
+	var eid string
+	for k := range obs.obj("events") {
+		eid = k
+	}
+	p.send(fmt.Sprintf(`{"requestID":%q,"events":{%q:{"status":"success"}}}`, obs.str("requestID"), eid))
+	if err := <-observed; err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, p.call(`{"path":"/api/v1/report","requestID":8,"events":{"`+eid+`":{"reason":"observe"}}}`), "events", eid, false, "")
+	if v := value(r.thing(ThingID("UDN1")), "event.motion"); !v.Equal(things.IntValue(4)) {
+		t.Errorf("event.motion = %v after a restored count of 3 and one occurrence", v)
 	}
 	if got := r.st.Stats(); got.Reattached != 1 || got.Clients != 1 || got.Attached != 1 {
 		t.Errorf("stats %+v", got)

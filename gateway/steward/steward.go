@@ -71,9 +71,9 @@ type Options struct {
 	Name string
 	// Advertiser, when set, announces _wss._tcp and _https._tcp.
 	Advertiser Advertiser
-	// LoadState returns a native thing's last stored state, restored into
-	// the hub at start (nil: nothing restored).
-	LoadState func(thingID string) (things.StateRecord, bool)
+	// Restore overlays a native thing's last stored state on t before New
+	// puts it into the hub (nil: nothing restored).
+	Restore func(t *things.Thing)
 	// Logger gets connection and pairing events (nil: discarded). Secrets
 	// are never logged.
 	Logger *slog.Logger
@@ -360,10 +360,8 @@ func (s *Steward) load() error {
 		}
 		nt := &nthing{rec: r, proto: p, id: ThingID(r.UDN), counts: map[string]int64{}}
 		t := p.thing(nt.id, r.Name)
-		if s.opts.LoadState != nil {
-			if st, ok := s.opts.LoadState(nt.id); ok {
-				restore(&t, st)
-			}
+		if s.opts.Restore != nil {
+			s.opts.Restore(&t)
 		}
 		for _, pr := range t.Properties {
 			if n, ok := strings.CutPrefix(pr.Name, eventPrefix); ok {
@@ -376,27 +374,6 @@ func (s *Steward) load() error {
 		s.things[r.UDN] = nt
 	}
 	return nil
-}
-
-// restore overlays stored values on t.
-func restore(t *things.Thing, st things.StateRecord) {
-	idx := make(map[string]int, len(t.Properties))
-	for i, p := range t.Properties {
-		idx[p.Name] = i
-	}
-	for _, sp := range st.Properties {
-		if sp.Value.IsZero() {
-			continue
-		}
-		if i, ok := idx[sp.Name]; ok {
-			if p := &t.Properties[i]; p.Type == sp.Value.Type() {
-				p.Value, p.Updated = sp.Value, sp.Updated
-			}
-			continue
-		}
-		t.Properties = append(t.Properties, sp)
-	}
-	t.LastSeen = st.LastSeen
 }
 
 // eventPrefix names the hub property counting an observed event's
