@@ -47,7 +47,7 @@ func FuzzDecode(f *testing.F) {
 			list, _ := m.Entries(name)
 			for _, e := range list {
 				_, _ = e.String("status", "reason")
-				_ = e.Bool("testOnly")
+				_, _ = e.Object("device")
 			}
 		}
 		if info, ok := m.Entries("info"); ok {

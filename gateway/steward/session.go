@@ -43,12 +43,11 @@ type transport interface {
 // the thingIDs, eventIDs and pending requests that live as long as it
 // does.
 type session struct {
-	s        *Steward
-	t        transport
-	endpoint Generation // the endpoint it came in on (/native or /manage)
+	s *Steward
+	t transport
 
 	mu       sync.Mutex
-	gen      Generation // the generation of its hello
+	gen      Generation // the generation of its hello (before it, of its endpoint)
 	client   string     // client ID after hello; "" before
 	things   map[string]*nthing
 	pending  map[string]*pending
@@ -69,7 +68,7 @@ type pending struct {
 }
 
 func (s *Steward) newSession(t transport, endpoint Generation) *session {
-	return &session{s: s, t: t, endpoint: endpoint, gen: endpoint,
+	return &session{s: s, t: t, gen: endpoint,
 		things: map[string]*nthing{}, pending: map[string]*pending{},
 		tokens: float64(s.opts.Limits.MessageBurst)}
 }
@@ -118,7 +117,7 @@ func (se *session) sendJSON(v any) {
 // reply sends a reply; a Simple pair or hello reply carries a timestamp.
 func (se *session) reply(r Reply, stamped bool) {
 	if stamped {
-		r.Timestamp = se.s.opts.Now().Unix()
+		r.Timestamp = time.Now().Unix()
 	}
 	se.sendJSON(r)
 }
@@ -170,7 +169,7 @@ func (se *session) handle(frame []byte) bool {
 		se.closeWith(closePolicy, "missing requestID")
 		return false
 	}
-	if !se.allow(s.opts.Now()) {
+	if !se.allow(time.Now()) {
 		s.st.rateLimited.Add(1)
 		if se.flood > 2*s.opts.Limits.MessageBurst {
 			se.closeWith(closePolicy, "message rate exceeded")
@@ -274,7 +273,7 @@ func (se *session) pair(m Message, gen Generation, arg string) {
 		// when the pairing is stored; its client waits for both.
 		se.reply(Reply{RequestID: m.RequestID}, true)
 	}
-	c := &client{Name: name, Generation: gen, Created: s.opts.Now().UTC(), Remote: se.t.remote()}
+	c := &client{Name: name, Generation: gen, Created: time.Now().UTC(), Remote: se.t.remote()}
 	var pass secret
 	if gen == Simple {
 		c.Key = newTOTPKey()
@@ -369,7 +368,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 			se.helloFailed(m, "invalid thingID/response pair")
 			return
 		}
-		if !checkTOTP(key, resp, s.opts.Now()) {
+		if !checkTOTP(key, resp, time.Now()) {
 			se.helloFailed(m, "invalid thingID/response pair (check your clock)")
 			return
 		}
@@ -402,7 +401,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 
 	s.mu.Lock()
 	prev := c.LastLogin
-	c.LastLogin, c.Remote = s.opts.Now().UTC(), se.t.remote()
+	c.LastLogin, c.Remote = time.Now().UTC(), se.t.remote()
 	rec := *c
 	var older []*session
 	for o := range s.sessions {
@@ -486,7 +485,7 @@ func (se *session) prototype(m Message, gen Generation) {
 			out[path] = failure(false, "invalid thingPath")
 			continue
 		}
-		rec := protoRecord{Path: path, Client: cid, Generation: gen, Defined: s.opts.Now().UTC()}
+		rec := protoRecord{Path: path, Client: cid, Generation: gen, Defined: time.Now().UTC()}
 		props, hasProps := e.Object("properties")
 		dev, hasDev := e.Object("device")
 		if gen == Simple {
@@ -712,7 +711,7 @@ func (se *session) register(m Message, gen Generation) {
 		if nt == nil {
 			continue
 		}
-		now := s.opts.Now()
+		now := time.Now()
 		if len(props) > 0 {
 			if err := s.opts.Hub.Update(nt.id, props, now); err != nil {
 				s.log.Debug("steward: register values", "thing", nt.id, "err", err)
@@ -733,7 +732,7 @@ func (se *session) register(m Message, gen Generation) {
 // attach registers or re-attaches the thing with udn to the session.
 func (se *session) attach(p *prototype, udn, name, cid string, e Entry, gen Generation) (*nthing, Result) {
 	s := se.s
-	now := s.opts.Now()
+	now := time.Now()
 	s.mu.Lock()
 	nt := s.things[udn]
 	if nt != nil && nt.sess != nil {
@@ -825,7 +824,7 @@ func (se *session) update(m Message, gen Generation) {
 		return
 	}
 	out := make(map[string]Result, len(list))
-	now := s.opts.Now()
+	now := time.Now()
 	for _, e := range list {
 		se.mu.Lock()
 		nt := se.things[e.Key]
@@ -978,7 +977,7 @@ func (s *Steward) occurred(ev *event) {
 	ev.watched = true
 	s.mu.Unlock()
 	s.st.occurrences.Add(1)
-	if err := s.opts.Hub.Update(nt.id, []things.PropertyValue{{Name: eventPrefix + ev.observe, Value: things.IntValue(n)}}, s.opts.Now()); err != nil {
+	if err := s.opts.Hub.Update(nt.id, []things.PropertyValue{{Name: eventPrefix + ev.observe, Value: things.IntValue(n)}}, time.Now()); err != nil {
 		s.log.Debug("steward: event", "thing", nt.id, "err", err)
 	}
 }
@@ -1068,13 +1067,9 @@ func (se *session) expect(requestID, kind string) *pending {
 // maxRetired bounds the requestIDs whose late answers are still accepted.
 const maxRetired = 32
 
-// forgetRequest stops waiting for an answer; one arriving later is still
+// retire stops waiting for an answer; one arriving later is still
 // accepted (and ignored) for a while, not taken for a message without a
 // path.
-func (se *session) forgetRequest(requestID string) {
-	se.retire(requestID)
-}
-
 func (se *session) retire(requestID string) {
 	se.mu.Lock()
 	if _, ok := se.pending[requestID]; ok {

@@ -77,8 +77,6 @@ type Options struct {
 	// Logger gets connection and pairing events (nil: discarded). Secrets
 	// are never logged.
 	Logger *slog.Logger
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 
 	Limits
 	Timeouts
@@ -156,9 +154,6 @@ func (o *Options) defaults() {
 	t.ObserveRetry = cmpOr(t.ObserveRetry, 3*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 }
 
@@ -585,7 +580,7 @@ func (s *Steward) sweep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := s.opts.Now()
+		now := time.Now()
 		var silent []*nthing
 		var resend []*event
 		s.mu.Lock()
