@@ -117,16 +117,24 @@ func TestNativeFlow(t *testing.T) {
 	wantEntry(t, th.call(`{"path":"/api/v1/update","requestID":6,"things":{"nope":{"status":"x"}}}`), "things", "nope", true, "no such thingID")
 
 	// Reports: an occurrence fires the event in the hub.
-	sub := r.hub.Subscribe(context.Background(), 16)
+	sctx, stopSub := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stopSub()
+	sub := r.hub.Subscribe(sctx, 16)
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":7,"events":{"`+eid+`":{"reason":"observe"}}}`), "events", eid, false, "")
+	fired := false
 	for ev := range sub.Events() {
 		if ev.Type == things.ThingChanged && ev.ThingID == id && len(ev.Changed) == 1 && ev.Changed[0].Name == "event.motion" {
 			if !ev.Changed[0].Value.Equal(things.IntValue(1)) {
 				t.Errorf("occurrence %v", ev.Changed)
 			}
+			fired = true
 			break
 		}
 	}
+	if !fired {
+		t.Error("the occurrence did not reach the hub's subscribers")
+	}
+	stopSub()
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":8,"events":{"99999999":{"reason":"observe"}}}`), "events", "99999999", true, "invalid eventID")
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":9,"events":{"`+eid+`":{"reason":"bogus"}}}`), "events", eid, true, "invalid reason")
 
@@ -134,12 +142,15 @@ func TestNativeFlow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		res, err := r.hub.Perform(context.Background(), id, "speak", map[string]string{"parameter": "hello"})
-		if err == nil && res.Status != things.StatusDone {
-			err = fmt.Errorf("result %+v", res)
+		if err == nil && (res.Status != things.StatusDone || res.Message != "performed") {
+			err = fmt.Errorf("result %+v, want the thing's answer", res)
 		}
 		done <- err
 	}()
 	task := th.recv()
+	if len(task.obj("tasks")) != 1 {
+		t.Fatalf("perform %v", task)
+	}
 	var tid string
 	for k, v := range task.obj("tasks") {
 		tid = k

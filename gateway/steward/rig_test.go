@@ -99,8 +99,7 @@ func dialPinned(t *testing.T, url string, pool *x509.CertPool) *peer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	hc := &httpClient{pool: pool}
-	c, _, err := websocket.Dial(ctx, url, hc.options())
+	c, _, err := websocket.Dial(ctx, url, dialOptions(pool))
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -225,9 +224,3 @@ func value(th things.Thing, name string) things.Value {
 	p, _ := th.Property(name)
 	return p.Value
 }
-
-func newCodeWindow() *pairing.Window { return pairing.New(pairing.Options{RequireCode: true}) }
-
-// recvAfter sends s; a wrong pairing code is refused before the
-// intermediate reply, so nothing else is expected.
-func (p *peer) recvAfter(s string) { p.send(s) }
