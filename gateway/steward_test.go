@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/mdns"
 	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 	"github.com/edgegate/edgegate/gateway/pairing"
@@ -288,7 +289,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	got := make(chan map[string]any, 8)
 	go answerTasks(p, false, got)
 	var res map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:bulb-udn-1/perform", PerformRequest{Action: "on", Args: map[string]string{"level": "50"}}, &res); err != nil ||
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:bulb-udn-1/perform", admin.PerformRequest{Action: "on", Args: map[string]string{"level": "50"}}, &res); err != nil ||
 		res["status"] != "done" || res["message"] != "performed" {
 		t.Fatalf("perform: %v %v", res, err)
 	}
@@ -297,7 +298,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 		t.Errorf("task %v", task)
 	}
 	var o map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/steward/things/native:bulb-udn-1/observe", ObserveRequest{Observe: "motion", Parameter: "{}", TestOnly: true}, &o); err != nil || o["confirmed"] != true {
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/steward/things/native:bulb-udn-1/observe", admin.ObserveRequest{Observe: "motion", Parameter: "{}", TestOnly: true}, &o); err != nil || o["confirmed"] != true {
 		t.Errorf("test-only observe: %v %v", o, err)
 	}
 	if req := <-got; at(req, "events", firstKey(req, "events"), "testOnly") != true {
@@ -423,7 +424,7 @@ func TestStewardSimpleEndToEnd(t *testing.T) {
 	got := make(chan map[string]any, 8)
 	go answerTasks(p, true, got)
 	var res map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:meter-9/perform", PerformRequest{Action: "reset", TestOnly: true}, &res); err != nil ||
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:meter-9/perform", admin.PerformRequest{Action: "reset", TestOnly: true}, &res); err != nil ||
 		res["status"] != "done" || res["message"] != "parameters accepted (test only)" {
 		t.Fatalf("perform: %v %v", res, err)
 	}

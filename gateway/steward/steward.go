@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/mdns"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -204,6 +205,12 @@ type client struct {
 	Created   time.Time `json:"created"`
 	LastLogin time.Time `json:"lastLogin,omitzero"`
 	Remote    string    `json:"remote,omitempty"`
+}
+
+// admin is the pairing as the admin API shows it, without its
+// connections and things.
+func (c *client) admin() admin.StewardClient {
+	return admin.StewardClient{ID: c.ID, Name: c.Name, Generation: c.Generation.String(), Created: c.Created, LastLogin: c.LastLogin}
 }
 
 // prototype is a defined thing prototype.
@@ -437,25 +444,14 @@ func (s *Steward) putJSON(key string, v any) error {
 	return s.opts.Store.Put(key, b)
 }
 
-// Client is a pairing as the admin API lists it.
-type Client struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Generation Generation `json:"generation"`
-	Created    time.Time  `json:"created"`
-	LastLogin  time.Time  `json:"lastLogin,omitzero"`
-	Connected  int        `json:"connected"`
-	Things     []string   `json:"things,omitempty"`
-}
-
 // Clients lists the pairings, by ID order, with their live connections and
 // things.
-func (s *Steward) Clients() []Client {
+func (s *Steward) Clients() []admin.StewardClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Client, 0, len(s.clients))
+	out := make([]admin.StewardClient, 0, len(s.clients))
 	for _, c := range s.clients {
-		cl := Client{ID: c.ID, Name: c.Name, Generation: c.Generation, Created: c.Created, LastLogin: c.LastLogin}
+		cl := c.admin()
 		for sess := range s.sessions {
 			if sess.clientID() == c.ID {
 				cl.Connected++
@@ -469,7 +465,7 @@ func (s *Steward) Clients() []Client {
 		slices.Sort(cl.Things)
 		out = append(out, cl)
 	}
-	slices.SortFunc(out, func(a, b Client) int {
+	slices.SortFunc(out, func(a, b admin.StewardClient) int {
 		x, _ := strconv.ParseUint(a.ID, 10, 64)
 		y, _ := strconv.ParseUint(b.ID, 10, 64)
 		return int(x) - int(y)
@@ -480,7 +476,7 @@ func (s *Steward) Clients() []Client {
 // Revoke removes the pairing called name (or with that client ID) and
 // closes its sockets. Its things stay in the hub, absent, until another
 // pairing registers their UDNs.
-func (s *Steward) Revoke(name string) (Client, error) {
+func (s *Steward) Revoke(name string) (admin.StewardClient, error) {
 	s.mu.Lock()
 	id, ok := s.byName[name]
 	if !ok {
@@ -490,12 +486,12 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	}
 	if !ok {
 		s.mu.Unlock()
-		return Client{}, fmt.Errorf("%w: %q", ErrUnknownClient, name)
+		return admin.StewardClient{}, fmt.Errorf("%w: %q", ErrUnknownClient, name)
 	}
 	c := s.clients[id]
 	if err := s.opts.Store.Delete(clientKey(id)); err != nil {
 		s.mu.Unlock()
-		return Client{}, fmt.Errorf("steward: revoke %s: %w", name, err)
+		return admin.StewardClient{}, fmt.Errorf("steward: revoke %s: %w", name, err)
 	}
 	delete(s.clients, id)
 	delete(s.byName, c.Name)
@@ -512,7 +508,7 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	}
 	s.st.revoked.Add(1)
 	s.log.Info("steward: pairing revoked", "client", c.ID, "name", c.Name, "closed", len(victims))
-	return Client{ID: c.ID, Name: c.Name, Generation: c.Generation, Created: c.Created, LastLogin: c.LastLogin}, nil
+	return c.admin(), nil
 }
 
 // SetName changes the gateway name the steward advertises and
