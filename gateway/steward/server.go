@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/httpserve"
+	"github.com/edgegate/edgegate/gateway/mdns"
 )
 
 // Handler returns the steward's HTTP handler: the WebSocket endpoints
@@ -77,8 +78,10 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	if len(lns) == 0 {
 		return fmt.Errorf("%w: no listener", ErrConfig)
 	}
+	var regs []*mdns.Registration
 	if secure != nil {
-		if err := s.advertise(secure.Addr().(*net.TCPAddr).Port); err != nil {
+		var err error
+		if regs, err = s.advertise(secure.Addr().(*net.TCPAddr).Port); err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
@@ -108,10 +111,6 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	<-ctx.Done()
 	s.closeAll()
 	wg.Wait()
-	s.mu.Lock()
-	regs := s.regs
-	s.regs = nil
-	s.mu.Unlock()
 	for _, r := range regs {
 		r.Close()
 	}

@@ -312,7 +312,7 @@ func (se *session) pair(m Message, gen Generation, arg string) {
 	s.log.Info("steward: paired", "client", c.ID, "name", name, "generation", gen.String(), "remote", se.t.remote())
 	res := map[string]any{"status": "success", "success": true}
 	if gen == Simple {
-		issuer := cmpStr(s.currentName(), "steward")
+		issuer := cmpStr(s.opts.Name, "steward")
 		res["thingID"] = c.ID
 		res["params"] = map[string]any{"algorithm": "sha1", "length": totpKeyLen, "name": name + "@" + issuer,
 			"issuer": issuer, "step": int(totpStep / time.Second), "base32": base32Key(c.Key), "protocol": "totp"}
@@ -327,12 +327,6 @@ func cmpStr(a, b string) string {
 		return b
 	}
 	return a
-}
-
-func (s *Steward) currentName() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.name
 }
 
 // maxHelloFailures closes a connection that keeps guessing.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -179,7 +178,6 @@ type Steward struct {
 	reqSeq atomic.Uint64 // the steward's own requestIDs
 
 	mu       sync.Mutex
-	name     string
 	clients  map[string]*client // by client ID
 	byName   map[string]string  // client name -> ID
 	protos   map[string]*prototype
@@ -188,7 +186,6 @@ type Steward struct {
 	events   map[string]*event  // live eventIDs
 	sessions map[*session]struct{}
 	closed   bool
-	regs     []*mdns.Registration
 
 	wg sync.WaitGroup // connections
 }
@@ -300,7 +297,7 @@ func New(opts Options) (*Steward, error) {
 	}
 	opts.defaults()
 	s := &Steward{
-		opts: opts, log: opts.Logger, name: opts.Name,
+		opts: opts, log: opts.Logger,
 		clients: map[string]*client{}, byName: map[string]string{},
 		protos: map[string]*prototype{}, things: map[string]*nthing{},
 		sids: map[string]*nthing{}, events: map[string]*event{}, sessions: map[*session]struct{}{},
@@ -511,42 +508,19 @@ func (s *Steward) Revoke(name string) (admin.StewardClient, error) {
 	return c.admin(), nil
 }
 
-// SetName changes the gateway name the steward advertises and
-// re-advertises it.
-func (s *Steward) SetName(name string) error {
-	s.mu.Lock()
-	s.name = name
-	regs := slices.Clone(s.regs)
-	text := s.txtLocked()
-	s.mu.Unlock()
-	var errs []error
-	for _, r := range regs {
-		if err := r.SetText(text); err != nil {
-			errs = append(errs, err)
-		}
+// advertise announces the steward on the secure port: _wss._tcp and
+// _https._tcp, TXT uuid, name and the certificate's sha256.
+func (s *Steward) advertise(port int) ([]*mdns.Registration, error) {
+	if s.opts.Advertiser == nil {
+		return nil, nil
 	}
-	return errors.Join(errs...)
-}
-
-func (s *Steward) txtLocked() []string {
 	text := []string{"uuid=" + s.opts.UUID}
-	if s.name != "" {
-		text = append(text, "name="+s.name)
+	if s.opts.Name != "" {
+		text = append(text, "name="+s.opts.Name)
 	}
 	if s.sha256FP != "" {
 		text = append(text, "sha256="+s.sha256FP)
 	}
-	return text
-}
-
-// advertise announces the steward on the secure port.
-func (s *Steward) advertise(port int) error {
-	if s.opts.Advertiser == nil {
-		return nil
-	}
-	s.mu.Lock()
-	text := s.txtLocked()
-	s.mu.Unlock()
 	var regs []*mdns.Registration
 	for _, typ := range []string{"_wss._tcp", "_https._tcp"} {
 		r, err := s.opts.Advertiser.Advertise(mdns.Service{Instance: "steward", Type: typ, Port: port, Text: text})
@@ -554,14 +528,11 @@ func (s *Steward) advertise(port int) error {
 			for _, r := range regs {
 				r.Close()
 			}
-			return fmt.Errorf("steward: %w", err)
+			return nil, fmt.Errorf("steward: %w", err)
 		}
 		regs = append(regs, r)
 	}
-	s.mu.Lock()
-	s.regs = append(s.regs, regs...)
-	s.mu.Unlock()
-	return nil
+	return regs, nil
 }
 
 // sweep marks silent things absent and sends unconfirmed observations
