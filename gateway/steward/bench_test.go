@@ -173,7 +173,7 @@ func benchDial(b *testing.B, url string, pool *x509.CertPool) *websocket.Conn {
 // runBaseline drives a TLS WebSocket server that decodes each frame and
 // answers with a canned success: the transport's floor.
 func runBaseline(b *testing.B, n int, d time.Duration) load {
-	cert := benchCert(b)
+	cert := testCert(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -35,12 +35,7 @@ type rig struct {
 func newRig(t *testing.T, mod func(*Options)) *rig {
 	t.Helper()
 	db := storetest.MustOpen(t, store.Options{})
-	cert, err := certs.LoadOrCreate(t.TempDir(), certs.Spec{Name: "steward", Subject: pkix.Name{CommonName: "steward"},
-		DNSNames: []string{"localhost", "steward.local"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, db: db, cert: cert, win: pairing.New(pairing.Options{})}
+	r := &rig{t: t, db: db, cert: testCert(t), win: pairing.New(pairing.Options{})}
 	r.start(mod)
 	return r
 }
@@ -80,6 +75,18 @@ func (r *rig) start(mod func(*Options)) {
 		r.hub.Close()
 	}
 	t.Cleanup(r.stop)
+}
+
+// testCert is a steward certificate as the gateway makes it, in a
+// temporary directory.
+func testCert(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	cert, err := certs.LoadOrCreate(tb.TempDir(), certs.Spec{Name: "steward", Subject: pkix.Name{CommonName: "steward"},
+		DNSNames: []string{"localhost", "steward.local"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
 }
 
 // peer is a WebSocket client pinning the steward's certificate.
