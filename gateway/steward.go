@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -121,13 +120,10 @@ func (g *Gateway) openSteward() error {
 	opts := steward.Options{
 		Store: g.db.KV("steward"), Hub: g.hub, Pairing: g.board.pairing, Certificate: cert,
 		UUID: g.id.UUID, Name: g.id.Name, Logger: g.log.With("subsystem", "steward"),
-		LoadState: func(id string) (things.StateRecord, bool) {
-			e, err := g.db.State(id)
-			if err != nil {
-				return things.StateRecord{}, false
+		Restore: func(t *things.Thing) {
+			if e, err := g.db.State(t.ID); err == nil {
+				restoreState(t, e.Value)
 			}
-			var rec things.StateRecord
-			return rec, json.Unmarshal(e.Value, &rec) == nil
 		},
 		ObserveDeclared: c.Observe != "none",
 		Limits: steward.Limits{MaxMessageBytes: c.MaxMessageBytes, MessageRate: c.MessageRate, MessageBurst: c.MessageBurst,
@@ -189,28 +185,6 @@ func (g *Gateway) StewardPlainAddr() net.Addr {
 // Steward returns the steward (nil when it is off).
 func (g *Gateway) Steward() *steward.Steward { return g.steward }
 
-// PairingRequest is the body of POST /v1/pairing.
-type PairingRequest struct {
-	// For is how long the window stays open ("5m"); empty: the board's
-	// pairing_window.
-	For string `json:"for,omitempty"`
-}
-
-// PerformRequest is the body of POST /v1/things/{id}/perform.
-type PerformRequest struct {
-	Action string            `json:"action"`
-	Args   map[string]string `json:"args,omitempty"`
-	// TestOnly asks a native thing only to evaluate the parameters.
-	TestOnly bool `json:"testOnly,omitempty"`
-}
-
-// ObserveRequest is the body of POST /v1/steward/things/{id}/observe.
-type ObserveRequest struct {
-	Observe   string `json:"observe"`
-	Parameter string `json:"parameter,omitempty"`
-	TestOnly  bool   `json:"testOnly,omitempty"`
-}
-
 // StewardStatus is GET /v1/steward.
 type StewardStatus struct {
 	Listen      string        `json:"listen"`
@@ -227,7 +201,7 @@ func (g *Gateway) pairingEndpoints() {
 	w := g.board.pairing
 	g.adminSrv.HandleJSON("GET /v1/pairing", func(r *http.Request) (any, error) { return w.State(), nil })
 	g.adminSrv.HandleJSON("POST /v1/pairing", func(r *http.Request) (any, error) {
-		var req PairingRequest
+		var req admin.PairingRequest
 		if r.ContentLength != 0 {
 			if err := admin.DecodeJSON(r, &req); err != nil {
 				return nil, err
@@ -251,7 +225,7 @@ func (g *Gateway) pairingEndpoints() {
 		return w.State(), nil
 	})
 	g.adminSrv.HandleJSON("POST /v1/things/{id}/perform", func(r *http.Request) (any, error) {
-		var req PerformRequest
+		var req admin.PerformRequest
 		if err := admin.DecodeJSON(r, &req); err != nil {
 			return nil, err
 		}
@@ -295,7 +269,7 @@ func (g *Gateway) stewardEndpoints(st *steward.Steward) {
 	})
 	g.adminSrv.HandleJSON("GET /v1/steward/events", func(r *http.Request) (any, error) { return st.Events(), nil })
 	g.adminSrv.HandleJSON("POST /v1/steward/things/{id}/observe", func(r *http.Request) (any, error) {
-		var req ObserveRequest
+		var req admin.ObserveRequest
 		if err := admin.DecodeJSON(r, &req); err != nil {
 			return nil, err
 		}

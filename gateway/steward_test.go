@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/mdns"
 	"github.com/edgegate/edgegate/gateway/mdns/mdnstest"
 	"github.com/edgegate/edgegate/gateway/pairing"
@@ -263,7 +264,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	if err := r.api.Call(ctx, http.MethodGet, "/v1/steward", nil, &info); err != nil || info.SHA256 != txt(e, "sha256") || info.Stats.HelloOK != 1 {
 		t.Errorf("GET /v1/steward: %+v %v", info, err)
 	}
-	waitFor(t, "observation confirmed", func() bool {
+	eventually(t, "observation confirmed", func() bool {
 		var evs []map[string]any
 		_ = r.api.Call(ctx, http.MethodGet, "/v1/steward/events", nil, &evs)
 		return len(evs) == 1 && evs[0]["eventID"] == eid && evs[0]["confirmed"] == true
@@ -279,17 +280,17 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"brightness": "80 %", "color.rgb.g": "128 ", "status": "on ", "event.motion": "1 "}
-	for _, pr := range th.Properties {
-		if w, ok := want[pr.Name]; ok && pr.Value.String()+" "+pr.Unit != w {
-			t.Errorf("%s = %s %s, want %s", pr.Name, pr.Value, pr.Unit, w)
+	for name, want := range map[string]string{"brightness": "80 %", "color.rgb.g": "128 ", "status": "on ", "event.motion": "1 "} {
+		if pr, ok := th.Property(name); !ok || pr.Value.String()+" "+pr.Unit != want {
+			t.Errorf("%s = %s %s (present %v), want %s", name, pr.Value, pr.Unit, ok, want)
 		}
 	}
 	// Perform through the admin API (gatewayctl things perform).
 	got := make(chan map[string]any, 8)
 	go answerTasks(p, false, got)
 	var res map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:bulb-udn-1/perform", PerformRequest{Action: "on", Args: map[string]string{"level": "50"}}, &res); err != nil || res["status"] != "done" {
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:bulb-udn-1/perform", admin.PerformRequest{Action: "on", Args: map[string]string{"level": "50"}}, &res); err != nil ||
+		res["status"] != "done" || res["message"] != "performed" {
 		t.Fatalf("perform: %v %v", res, err)
 	}
 	task := <-got
@@ -297,7 +298,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 		t.Errorf("task %v", task)
 	}
 	var o map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/steward/things/native:bulb-udn-1/observe", ObserveRequest{Observe: "motion", Parameter: "{}", TestOnly: true}, &o); err != nil || o["confirmed"] != true {
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/steward/things/native:bulb-udn-1/observe", admin.ObserveRequest{Observe: "motion", Parameter: "{}", TestOnly: true}, &o); err != nil || o["confirmed"] != true {
 		t.Errorf("test-only observe: %v %v", o, err)
 	}
 	if req := <-got; at(req, "events", firstKey(req, "events"), "testOnly") != true {
@@ -314,7 +315,7 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	}
 	// Re-attach after a reconnect.
 	p.c.CloseNow()
-	waitFor(t, "absent", func() bool { th, _ := r.g.hub.Get("native:bulb-udn-1"); return !th.Present })
+	eventually(t, "absent", func() bool { th, _ := r.g.hub.Get("native:bulb-udn-1"); return !th.Present })
 	p = dialSteward(t, url, pool)
 	p.call(`{"path":"/api/v1/hello","requestID":1,"uuid":"` + uuid + `","passCode":"` + pass + `"}`)
 	m = p.call(`{"path":"/api/v1/register","requestID":2,"things":{"bulb-udn-1":{"prototype":"/device/lighting/acme/bulb","name":"porch"}}}`)
@@ -341,6 +342,19 @@ func TestStewardNativeEndToEnd(t *testing.T) {
 	p = dialSteward(t, url, pool)
 	if m = p.call(`{"path":"/api/v1/hello","requestID":1,"uuid":"` + uuid + `","passCode":"` + pass + `"}`); str(m, "error", "diagnostic") != "authentication failed" {
 		t.Errorf("hello after revoke: %v", m)
+	}
+	// A restart restores the native thing from the store, absent, with its
+	// last values and event count.
+	r.stop()
+	r = startGateway(t, r.dir, stewardConfig)
+	th, ok := r.g.hub.Get("native:bulb-udn-1")
+	if !ok || th.Present || th.Name != "porch" {
+		t.Fatalf("after a restart: %+v", th)
+	}
+	for name, want := range map[string]things.Value{"brightness": things.FloatValue(80), "status": things.StringValue("on"), "event.motion": things.IntValue(1)} {
+		if pr, _ := th.Property(name); !pr.Value.Equal(want) {
+			t.Errorf("after a restart %s = %v, want %v", name, pr.Value, want)
+		}
 	}
 }
 
@@ -410,7 +424,7 @@ func TestStewardSimpleEndToEnd(t *testing.T) {
 	got := make(chan map[string]any, 8)
 	go answerTasks(p, true, got)
 	var res map[string]any
-	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:meter-9/perform", PerformRequest{Action: "reset", TestOnly: true}, &res); err != nil ||
+	if err := r.api.Call(ctx, http.MethodPost, "/v1/things/native:meter-9/perform", admin.PerformRequest{Action: "reset", TestOnly: true}, &res); err != nil ||
 		res["status"] != "done" || res["message"] != "parameters accepted (test only)" {
 		t.Fatalf("perform: %v %v", res, err)
 	}
@@ -445,17 +459,6 @@ func TestStewardSimpleEndToEnd(t *testing.T) {
 // from the RFC so the test does not trust the steward's own.
 func totpCode(key []byte, at time.Time) string {
 	return strconv.Itoa(1_000_000 + int(hotpSHA1(key, uint64(at.Unix()/30))%1_000_000))[1:]
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestStewardConfig(t *testing.T) {

@@ -14,17 +14,6 @@ import (
 	"github.com/edgegate/edgegate/gateway/pairing"
 )
 
-// stewardClient is a pairing as GET /v1/steward/clients lists it.
-type stewardClient struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Generation string    `json:"generation"`
-	Created    time.Time `json:"created"`
-	LastLogin  time.Time `json:"lastLogin"`
-	Connected  int       `json:"connected"`
-	Things     []string  `json:"things"`
-}
-
 // pair runs `pair`, `pair open [--for D]`, `pair close`, `pair revoke NAME`.
 func (x *cli) pair(ctx context.Context, args []string) error {
 	sub := ""
@@ -46,9 +35,9 @@ func (x *cli) pair(ctx context.Context, args []string) error {
 		if _, err := parse(fs, args, 0, 0, "[--for D]"); err != nil {
 			return err
 		}
-		req := map[string]string{}
+		var req admin.PairingRequest
 		if *d != 0 {
-			req["for"] = d.String()
+			req.For = d.String()
 		}
 		if err := x.c.Call(ctx, http.MethodPost, "/v1/pairing", req, &st); err != nil {
 			return err
@@ -65,7 +54,7 @@ func (x *cli) pair(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		var c stewardClient
+		var c admin.StewardClient
 		if err := x.c.Call(ctx, http.MethodDelete, "/v1/steward/clients/"+url.PathEscape(pos[0]), nil, &c); err != nil {
 			return err
 		}
@@ -103,7 +92,7 @@ func (x *cli) thingsCmd(ctx context.Context, args []string) error {
 	if pos, _ := parse(x.flags("things"), args, 0, 1, ""); len(pos) == 1 {
 		return nil
 	}
-	var clients []stewardClient
+	var clients []admin.StewardClient
 	if err := x.c.Call(ctx, http.MethodGet, "/v1/steward/clients", nil, &clients); err != nil {
 		if errors.Is(err, admin.ErrNotFound) {
 			return nil // the steward is off
@@ -126,16 +115,15 @@ func (x *cli) perform(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := map[string]any{"action": pos[1], "testOnly": *testOnly}
-	kv := map[string]string{}
+	req := admin.PerformRequest{Action: pos[1], Args: map[string]string{}, TestOnly: *testOnly}
 	for _, a := range pos[2:] {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("%w: argument %q: write name=value", errUsage, a)
 		}
-		kv[k] = v
+		req.Args[k] = v
 	}
-	req["args"] = kv
+	// A things.Result, its Status written as its name.
 	var res struct {
 		Status  string `json:"status"`
 		Ref     string `json:"ref"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/things"
@@ -17,15 +18,15 @@ var _ things.Owner = (*Steward)(nil)
 func (s *Steward) live(id string) (*nthing, *session, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, nt := range s.things {
-		if nt.id == id {
-			if nt.sess == nil {
-				return nt, nil, "", fmt.Errorf("%w: %s", ErrNotConnected, id)
-			}
-			return nt, nt.sess, nt.sid, nil
-		}
+	udn, ok := strings.CutPrefix(id, ThingID(""))
+	nt := s.things[udn]
+	switch {
+	case !ok || nt == nil:
+		return nil, nil, "", fmt.Errorf("%w: %s", ErrUnknownThing, id)
+	case nt.sess == nil:
+		return nt, nil, "", fmt.Errorf("%w: %s", ErrNotConnected, id)
 	}
-	return nil, nil, "", fmt.Errorf("%w: %s", ErrUnknownThing, id)
+	return nt, nt.sess, nt.sid, nil
 }
 
 // Perform performs an action of a native thing: the hub's Owner for
@@ -89,7 +90,7 @@ func (s *Steward) PerformTask(ctx context.Context, thingID, action, parameter st
 	}
 	rid := s.nextRequestID()
 	p := se.expect(rid, "perform")
-	defer se.forgetRequest(rid)
+	defer se.retire(rid)
 	se.sendJSON(Request{Path: opPath(gen, "perform"), RequestID: rid, Tasks: map[string]any{taskID: e}})
 	s.st.performs.Add(1)
 	res, err := s.await(ctx, p, taskID)
@@ -162,7 +163,7 @@ func (s *Steward) Observe(ctx context.Context, thingID, observe, parameter strin
 		return Observation{}, fmt.Errorf("%w: observe %q", ErrUndeclared, observe)
 	}
 	ev, rid, p := se.observe(nt, observe, parameter, testOnly)
-	defer se.forgetRequest(rid)
+	defer se.retire(rid)
 	e, err := s.await(ctx, p, ev.id)
 	if err != nil {
 		return Observation{}, err
@@ -182,7 +183,7 @@ func (s *Steward) Observe(ctx context.Context, thingID, observe, parameter strin
 func (se *session) observe(nt *nthing, observe, parameter string, testOnly bool) (*event, string, *pending) {
 	s := se.s
 	s.mu.Lock()
-	ev := &event{sess: se, thing: nt, observe: observe, parameter: parameter, sent: s.opts.Now()}
+	ev := &event{sess: se, thing: nt, observe: observe, parameter: parameter, sent: time.Now()}
 	ev.id = randomID(func(id string) bool { _, used := s.events[id]; return used })
 	if !testOnly {
 		s.events[ev.id] = ev
@@ -230,7 +231,7 @@ func (s *Steward) Cancel(ctx context.Context, eventID string) error {
 	se := ev.sess
 	rid := s.nextRequestID()
 	p := se.expect(rid, "cancel")
-	defer se.forgetRequest(rid)
+	defer se.retire(rid)
 	se.sendJSON(Request{Path: opPath(se.generation(), "report"), RequestID: rid,
 		Events: map[string]any{eventID: map[string]string{"reason": "cancel"}}})
 	_, err := s.await(ctx, p, eventID)

@@ -3,14 +3,12 @@ package steward
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/pairing"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -29,15 +27,6 @@ func (p asyncPersister) AppendHistory(id string, at time.Time, v []byte) error {
 	return nil
 }
 
-func benchCert(b *testing.B) tls.Certificate {
-	cert, err := certs.LoadOrCreate(b.TempDir(), certs.Spec{Name: "steward", Subject: pkix.Name{CommonName: "steward"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return cert
-}
-
 // benchRig is a steward with n Native pairings (bench-0..), passcode "p".
 type benchRig struct {
 	st   *Steward
@@ -52,7 +41,7 @@ func newBenchRig(b *testing.B, n int) *benchRig {
 	// The hub persists state and history as the gateway's does outside
 	// the projector's runs: each change queued to the group committer.
 	hub := things.New(things.Options{Persister: asyncPersister{db.DB}})
-	cert := benchCert(b)
+	cert := testCert(b)
 	st, err := New(Options{Store: db.KV("steward"), Hub: hub, Pairing: pairing.New(pairing.Options{}), Certificate: cert,
 		UUID: "bench", Limits: Limits{MaxConnections: n + 16}})
 	if err != nil {

@@ -22,8 +22,9 @@ import (
 	"github.com/edgegate/edgegate/gateway/things"
 )
 
-// benchThings and benchSeconds size BenchmarkThousandThings
-// (STEWARD_BENCH_THINGS, STEWARD_BENCH_SECONDS).
+// benchSize is the number of things and the load's duration of
+// BenchmarkThousandThings: 1,000 and 10 s, or STEWARD_BENCH_THINGS and
+// STEWARD_BENCH_SECONDS.
 func benchSize() (n int, d time.Duration) {
 	n, d = 1000, 10*time.Second
 	if v, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_THINGS")); err == nil && v > 0 {
@@ -162,8 +163,7 @@ func drive(b *testing.B, n int, d time.Duration, connect func(i int) (*websocket
 func benchDial(b *testing.B, url string, pool *x509.CertPool) *websocket.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}})
+	c, _, err := websocket.Dial(ctx, url, dialOptions(pool))
 	if err != nil {
 		b.Fatalf("dial: %v", err)
 	}
@@ -173,7 +173,7 @@ func benchDial(b *testing.B, url string, pool *x509.CertPool) *websocket.Conn {
 // runBaseline drives a TLS WebSocket server that decodes each frame and
 // answers with a canned success: the transport's floor.
 func runBaseline(b *testing.B, n int, d time.Duration) load {
-	cert := benchCert(b)
+	cert := testCert(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

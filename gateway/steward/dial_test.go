@@ -8,9 +8,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-type httpClient struct{ pool *x509.CertPool }
-
-func (h *httpClient) options() *websocket.DialOptions {
+// dialOptions make a WebSocket client trust only the certificates in pool.
+func dialOptions(pool *x509.CertPool) *websocket.DialOptions {
 	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: h.pool, MinVersion: tls.VersionTLS12}}}}
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
 }

@@ -1,16 +1,19 @@
 package steward
 
 import (
-	"bytes"
 	"encoding/json"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/pairing"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
+	"github.com/edgegate/edgegate/store/storetest"
 )
 
 // FuzzDecode: any frame decodes or fails with a package error, never
@@ -44,7 +47,7 @@ func FuzzDecode(f *testing.F) {
 			list, _ := m.Entries(name)
 			for _, e := range list {
 				_, _ = e.String("status", "reason")
-				_ = e.Bool("testOnly")
+				_, _ = e.Object("device")
 			}
 		}
 		if info, ok := m.Entries("info"); ok {
@@ -55,48 +58,6 @@ func FuzzDecode(f *testing.F) {
 			_, _ = values(nil, obj, "", 0, nil)
 		}
 	})
-}
-
-// memStore is an in-memory Store for the dispatcher's fuzz target.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memStore) Get(k string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(v), nil
-}
-
-func (s *memStore) Put(k string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = bytes.Clone(v)
-	return nil
-}
-
-func (s *memStore) Delete(k string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-	return nil
-}
-
-func (s *memStore) List(prefix string) ([]store.KVEntry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.KVEntry
-	for k, v := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, store.KVEntry{Key: k, Value: bytes.Clone(v)})
-		}
-	}
-	return out, nil
 }
 
 // fakeTransport collects what a session sends.
@@ -135,12 +96,16 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// One database for the target; each input gets a namespace of its own.
+	db := storetest.MustOpen(f, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	var inputs atomic.Uint64
 	f.Fuzz(func(t *testing.T, in string) {
 		win := pairing.New(pairing.Options{})
 		win.Open(time.Minute)
 		hub := things.New(things.Options{})
 		defer hub.Close()
-		st, err := New(Options{Store: &memStore{m: map[string][]byte{}}, Hub: hub, Pairing: win, UUID: "u", ObserveDeclared: true})
+		kv := db.KV("steward-" + strconv.FormatUint(inputs.Add(1), 10))
+		st, err := New(Options{Store: kv, Hub: hub, Pairing: win, UUID: "u", ObserveDeclared: true})
 		if err != nil {
 			t.Fatal(err)
 		}

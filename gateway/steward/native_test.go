@@ -117,16 +117,24 @@ func TestNativeFlow(t *testing.T) {
 	wantEntry(t, th.call(`{"path":"/api/v1/update","requestID":6,"things":{"nope":{"status":"x"}}}`), "things", "nope", true, "no such thingID")
 
 	// Reports: an occurrence fires the event in the hub.
-	sub := r.hub.Subscribe(context.Background(), 16)
+	sctx, stopSub := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stopSub()
+	sub := r.hub.Subscribe(sctx, 16)
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":7,"events":{"`+eid+`":{"reason":"observe"}}}`), "events", eid, false, "")
+	fired := false
 	for ev := range sub.Events() {
 		if ev.Type == things.ThingChanged && ev.ThingID == id && len(ev.Changed) == 1 && ev.Changed[0].Name == "event.motion" {
 			if !ev.Changed[0].Value.Equal(things.IntValue(1)) {
 				t.Errorf("occurrence %v", ev.Changed)
 			}
+			fired = true
 			break
 		}
 	}
+	if !fired {
+		t.Error("the occurrence did not reach the hub's subscribers")
+	}
+	stopSub()
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":8,"events":{"99999999":{"reason":"observe"}}}`), "events", "99999999", true, "invalid eventID")
 	wantEntry(t, th.call(`{"path":"/api/v1/report","requestID":9,"events":{"`+eid+`":{"reason":"bogus"}}}`), "events", eid, true, "invalid reason")
 
@@ -134,12 +142,15 @@ func TestNativeFlow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		res, err := r.hub.Perform(context.Background(), id, "speak", map[string]string{"parameter": "hello"})
-		if err == nil && res.Status != things.StatusDone {
-			err = fmt.Errorf("result %+v", res)
+		if err == nil && (res.Status != things.StatusDone || res.Message != "performed") {
+			err = fmt.Errorf("result %+v, want the thing's answer", res)
 		}
 		done <- err
 	}()
 	task := th.recv()
+	if len(task.obj("tasks")) != 1 {
+		t.Fatalf("perform %v", task)
+	}
 	var tid string
 	for k, v := range task.obj("tasks") {
 		tid = k
@@ -212,12 +223,21 @@ func TestNativeStateSurvivesRestart(t *testing.T) {
 	r.stop()
 	r.win.Close()
 	r.start(func(o *Options) {
-		o.LoadState = func(id string) (things.StateRecord, bool) {
-			return things.StateRecord{ID: id, Properties: []things.Property{{Name: "noise", Type: things.TypeFloat, Value: things.FloatValue(50)}}}, true
+		o.Restore = func(t *things.Thing) {
+			if t.ID == ThingID("UDN1") {
+				for i := range t.Properties {
+					if t.Properties[i].Name == "noise" {
+						t.Properties[i].Value = things.FloatValue(50)
+					}
+				}
+				t.Properties = append(t.Properties, things.Property{Name: "event.motion", Type: things.TypeInt, Value: things.IntValue(3)})
+				t.LastSeen = time.Unix(1_700_000_000, 0)
+			}
 		}
 	})
 	th2 := r.thing(ThingID("UDN1"))
-	if th2.Present || !value(th2, "noise").Equal(things.FloatValue(50)) {
+	if th2.Present || !th2.LastSeen.Equal(time.Unix(1_700_000_000, 0)) || !value(th2, "noise").Equal(things.FloatValue(50)) ||
+		!value(th2, "event.motion").Equal(things.IntValue(3)) {
 		t.Fatalf("restored %+v", th2)
 	}
 	p := nativeHello(t, r, "u1", pass) // the pairing survived
@@ -228,7 +248,49 @@ func TestNativeStateSurvivesRestart(t *testing.T) {
 	if !r.thing(ThingID("UDN1")).Present {
 		t.Error("not present after re-attach")
 	}
+	// The occurrences counted before the restart go on counting.
+	observed := make(chan error, 1)
+	go func() {
+		_, err := r.st.Observe(context.Background(), ThingID("UDN1"), "motion", "{}", false)
+		observed <- err
+	}()
+	obs := p.recv()
+	var eid string
+	for k := range obs.obj("events") {
+		eid = k
+	}
+	p.send(fmt.Sprintf(`{"requestID":%q,"events":{%q:{"status":"success"}}}`, obs.str("requestID"), eid))
+	if err := <-observed; err != nil {
+		t.Fatal(err)
+	}
+	wantEntry(t, p.call(`{"path":"/api/v1/report","requestID":8,"events":{"`+eid+`":{"reason":"observe"}}}`), "events", eid, false, "")
+	if v := value(r.thing(ThingID("UDN1")), "event.motion"); !v.Equal(things.IntValue(4)) {
+		t.Errorf("event.motion = %v after a restored count of 3 and one occurrence", v)
+	}
 	if got := r.st.Stats(); got.Reattached != 1 || got.Clients != 1 || got.Attached != 1 {
 		t.Errorf("stats %+v", got)
+	}
+}
+
+// TestClientIDsAreNotReused checks that a pairing's client ID is never
+// handed out again, after a revocation and across a restart, so that a new
+// pairing cannot inherit a revoked one's things.
+func TestClientIDsAreNotReused(t *testing.T) {
+	r := newRig(t, nil)
+	r.win.Open(time.Minute)
+	nativePair(t, r, "a")
+	nativePair(t, r, "b")
+	if _, err := r.st.Revoke("b"); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	r.start(nil)
+	nativePair(t, r, "c")
+	var ids []string
+	for _, c := range r.st.Clients() {
+		ids = append(ids, c.Name+"="+c.ID)
+	}
+	if got := fmt.Sprint(ids); got != "[a=1 c=3]" {
+		t.Errorf("clients %s, want [a=1 c=3]", got)
 	}
 }

@@ -35,12 +35,7 @@ type rig struct {
 func newRig(t *testing.T, mod func(*Options)) *rig {
 	t.Helper()
 	db := storetest.MustOpen(t, store.Options{})
-	cert, err := certs.LoadOrCreate(t.TempDir(), certs.Spec{Name: "steward", Subject: pkix.Name{CommonName: "steward"},
-		DNSNames: []string{"localhost", "steward.local"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, db: db, cert: cert, win: pairing.New(pairing.Options{})}
+	r := &rig{t: t, db: db, cert: testCert(t), win: pairing.New(pairing.Options{})}
 	r.start(mod)
 	return r
 }
@@ -82,6 +77,18 @@ func (r *rig) start(mod func(*Options)) {
 	t.Cleanup(r.stop)
 }
 
+// testCert is a steward certificate as the gateway makes it, in a
+// temporary directory.
+func testCert(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	cert, err := certs.LoadOrCreate(tb.TempDir(), certs.Spec{Name: "steward", Subject: pkix.Name{CommonName: "steward"},
+		DNSNames: []string{"localhost", "steward.local"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
+}
+
 // peer is a WebSocket client pinning the steward's certificate.
 type peer struct {
 	t *testing.T
@@ -99,8 +106,7 @@ func dialPinned(t *testing.T, url string, pool *x509.CertPool) *peer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	hc := &httpClient{pool: pool}
-	c, _, err := websocket.Dial(ctx, url, hc.options())
+	c, _, err := websocket.Dial(ctx, url, dialOptions(pool))
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -225,9 +231,3 @@ func value(th things.Thing, name string) things.Value {
 	p, _ := th.Property(name)
 	return p.Value
 }
-
-func newCodeWindow() *pairing.Window { return pairing.New(pairing.Options{RequireCode: true}) }
-
-// recvAfter sends s; a wrong pairing code is refused before the
-// intermediate reply, so nothing else is expected.
-func (p *peer) recvAfter(s string) { p.send(s) }

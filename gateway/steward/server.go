@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/certs"
+	"github.com/edgegate/edgegate/gateway/httpserve"
+	"github.com/edgegate/edgegate/gateway/mdns"
 )
 
 // Handler returns the steward's HTTP handler: the WebSocket endpoints
@@ -22,31 +25,31 @@ func (s *Steward) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /native", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, Native) })
 	mux.HandleFunc("GET /manage", func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, Simple) })
-	text := func(body func() string, ctype string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			b := body()
-			if b == "" {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", ctype)
-			_, _ = w.Write([]byte(b))
-		}
-	}
-	mux.HandleFunc("GET /server.crt", text(func() string { return string(s.certPEM) }, "application/x-pem-file"))
-	mux.HandleFunc("GET /server.sha1", text(func() string {
-		if s.sha1 == "" {
-			return ""
-		}
-		return "SHA1 Fingerprint=" + certs.Colons(s.sha1) + "\n"
-	}, "text/plain; charset=utf-8"))
-	mux.HandleFunc("GET /server.sha256", text(func() string {
-		if s.sha256FP == "" {
-			return ""
-		}
-		return "SHA256 Fingerprint=" + certs.Colons(s.sha256FP) + "\n"
-	}, "text/plain; charset=utf-8"))
+	mux.HandleFunc("GET /server.crt", static("application/x-pem-file", string(s.certPEM)))
+	mux.HandleFunc("GET /server.sha1", static("text/plain; charset=utf-8", fingerprintLine("SHA1", s.sha1)))
+	mux.HandleFunc("GET /server.sha256", static("text/plain; charset=utf-8", fingerprintLine("SHA256", s.sha256FP)))
 	return mux
+}
+
+// static serves body, or 404 when it is empty (no certificate).
+func static(ctype, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if body == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// fingerprintLine is a fingerprint as the original's server.sha1 wrote
+// it: "SHA1 Fingerprint=AB:CD:...". It is empty for an empty fingerprint.
+func fingerprintLine(alg, hexFP string) string {
+	if hexFP == "" {
+		return ""
+	}
+	return alg + " Fingerprint=" + certs.Colons(hexFP) + "\n"
 }
 
 // Fingerprints returns the certificate's SHA-1 and SHA-256 fingerprints
@@ -61,7 +64,6 @@ func (s *Steward) Fingerprints() (sha1, sha256 string) { return s.sha1, s.sha256
 func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var servers []*http.Server
 	var lns []net.Listener
 	if secure != nil {
 		if len(s.opts.Certificate.Certificate) == 0 {
@@ -76,8 +78,10 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	if len(lns) == 0 {
 		return fmt.Errorf("%w: no listener", ErrConfig)
 	}
+	var regs []*mdns.Registration
 	if secure != nil {
-		if err := s.advertise(secure.Addr().(*net.TCPAddr).Port); err != nil {
+		var err error
+		if regs, err = s.advertise(secure.Addr().(*net.TCPAddr).Port); err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
@@ -86,15 +90,16 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	}
 	errc := make(chan error, len(lns))
 	var wg sync.WaitGroup
+	h := s.Handler()
 	for _, ln := range lns {
-		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return ctx },
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, rawConnKey{}, c) }}
-		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// Shutdown leaves the hijacked WebSockets to closeAll.
+			if err := httpserve.Serve(ctx, srv, ln); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -104,15 +109,8 @@ func (s *Steward) Run(ctx context.Context, secure, plain net.Listener) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sweep(ctx) }()
 	<-ctx.Done()
-	for _, srv := range servers {
-		srv.Close() // listeners and idle connections; hijacked WebSockets are ours
-	}
 	s.closeAll()
 	wg.Wait()
-	s.mu.Lock()
-	regs := s.regs
-	s.regs = nil
-	s.mu.Unlock()
 	for _, r := range regs {
 		r.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,12 +43,11 @@ type transport interface {
 // the thingIDs, eventIDs and pending requests that live as long as it
 // does.
 type session struct {
-	s        *Steward
-	t        transport
-	endpoint Generation // the endpoint it came in on (/native or /manage)
+	s *Steward
+	t transport
 
 	mu       sync.Mutex
-	gen      Generation // the generation of its hello
+	gen      Generation // the generation of its hello (before it, of its endpoint)
 	client   string     // client ID after hello; "" before
 	things   map[string]*nthing
 	pending  map[string]*pending
@@ -68,7 +68,7 @@ type pending struct {
 }
 
 func (s *Steward) newSession(t transport, endpoint Generation) *session {
-	return &session{s: s, t: t, endpoint: endpoint, gen: endpoint,
+	return &session{s: s, t: t, gen: endpoint,
 		things: map[string]*nthing{}, pending: map[string]*pending{},
 		tokens: float64(s.opts.Limits.MessageBurst)}
 }
@@ -117,7 +117,7 @@ func (se *session) sendJSON(v any) {
 // reply sends a reply; a Simple pair or hello reply carries a timestamp.
 func (se *session) reply(r Reply, stamped bool) {
 	if stamped {
-		r.Timestamp = se.s.opts.Now().Unix()
+		r.Timestamp = time.Now().Unix()
 	}
 	se.sendJSON(r)
 }
@@ -169,7 +169,7 @@ func (se *session) handle(frame []byte) bool {
 		se.closeWith(closePolicy, "missing requestID")
 		return false
 	}
-	if !se.allow(s.opts.Now()) {
+	if !se.allow(time.Now()) {
 		s.st.rateLimited.Add(1)
 		if se.flood > 2*s.opts.Limits.MessageBurst {
 			se.closeWith(closePolicy, "message rate exceeded")
@@ -273,7 +273,7 @@ func (se *session) pair(m Message, gen Generation, arg string) {
 		// when the pairing is stored; its client waits for both.
 		se.reply(Reply{RequestID: m.RequestID}, true)
 	}
-	c := &client{Name: name, Generation: gen, Created: s.opts.Now().UTC(), Remote: se.t.remote()}
+	c := &client{Name: name, Generation: gen, Created: time.Now().UTC(), Remote: se.t.remote()}
 	var pass secret
 	if gen == Simple {
 		c.Key = newTOTPKey()
@@ -288,26 +288,31 @@ func (se *session) pair(m Message, gen Generation, arg string) {
 		se.failVia(m, &ErrorBody{Diagnostic: "duplicate uuid", Videlicet: "user/.things/" + id}, stamped)
 		return
 	}
-	n := s.nextID + 1
-	c.ID = fmt.Sprint(n)
-	err := s.putJSON(keyClient+store.SeqKey(n), c)
-	if err == nil {
-		err = s.opts.Store.Put(keyClientID, []byte(c.ID))
-	}
+	err := s.opts.Store.Update(func(t *store.KVTx) error {
+		n, err := t.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.ID = strconv.FormatUint(n, 10)
+		b, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		return t.Put(clientKey(c.ID), b)
+	})
 	if err != nil {
 		s.mu.Unlock()
 		s.log.Error("steward: store the pairing", "err", err)
 		se.fail(m, false, "database busy, please retry", stamped)
 		return
 	}
-	s.nextID = n
 	s.clients[c.ID], s.byName[name] = c, c.ID
 	s.mu.Unlock()
 	s.st.paired.Add(1)
 	s.log.Info("steward: paired", "client", c.ID, "name", name, "generation", gen.String(), "remote", se.t.remote())
 	res := map[string]any{"status": "success", "success": true}
 	if gen == Simple {
-		issuer := cmpStr(s.currentName(), "steward")
+		issuer := cmpStr(s.opts.Name, "steward")
 		res["thingID"] = c.ID
 		res["params"] = map[string]any{"algorithm": "sha1", "length": totpKeyLen, "name": name + "@" + issuer,
 			"issuer": issuer, "step": int(totpStep / time.Second), "base32": base32Key(c.Key), "protocol": "totp"}
@@ -322,12 +327,6 @@ func cmpStr(a, b string) string {
 		return b
 	}
 	return a
-}
-
-func (s *Steward) currentName() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.name
 }
 
 // maxHelloFailures closes a connection that keeps guessing.
@@ -363,7 +362,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 			se.helloFailed(m, "invalid thingID/response pair")
 			return
 		}
-		if !checkTOTP(key, resp, s.opts.Now()) {
+		if !checkTOTP(key, resp, time.Now()) {
 			se.helloFailed(m, "invalid thingID/response pair (check your clock)")
 			return
 		}
@@ -396,7 +395,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 
 	s.mu.Lock()
 	prev := c.LastLogin
-	c.LastLogin, c.Remote = s.opts.Now().UTC(), se.t.remote()
+	c.LastLogin, c.Remote = time.Now().UTC(), se.t.remote()
 	rec := *c
 	var older []*session
 	for o := range s.sessions {
@@ -405,7 +404,7 @@ func (se *session) hello(m Message, gen Generation, arg string) {
 		}
 	}
 	s.mu.Unlock()
-	if err := s.putJSON(keyClient+store.SeqKey(mustUint(rec.ID)), rec); err != nil {
+	if err := s.putJSON(clientKey(rec.ID), rec); err != nil {
 		s.log.Warn("steward: store the last login", "client", rec.ID, "err", err)
 	}
 	for _, o := range older {
@@ -480,7 +479,7 @@ func (se *session) prototype(m Message, gen Generation) {
 			out[path] = failure(false, "invalid thingPath")
 			continue
 		}
-		rec := protoRecord{Path: path, Client: cid, Generation: gen, Defined: s.opts.Now().UTC()}
+		rec := protoRecord{Path: path, Client: cid, Generation: gen, Defined: time.Now().UTC()}
 		props, hasProps := e.Object("properties")
 		dev, hasDev := e.Object("device")
 		if gen == Simple {
@@ -706,7 +705,7 @@ func (se *session) register(m Message, gen Generation) {
 		if nt == nil {
 			continue
 		}
-		now := s.opts.Now()
+		now := time.Now()
 		if len(props) > 0 {
 			if err := s.opts.Hub.Update(nt.id, props, now); err != nil {
 				s.log.Debug("steward: register values", "thing", nt.id, "err", err)
@@ -727,7 +726,7 @@ func (se *session) register(m Message, gen Generation) {
 // attach registers or re-attaches the thing with udn to the session.
 func (se *session) attach(p *prototype, udn, name, cid string, e Entry, gen Generation) (*nthing, Result) {
 	s := se.s
-	now := s.opts.Now()
+	now := time.Now()
 	s.mu.Lock()
 	nt := s.things[udn]
 	if nt != nil && nt.sess != nil {
@@ -819,7 +818,7 @@ func (se *session) update(m Message, gen Generation) {
 		return
 	}
 	out := make(map[string]Result, len(list))
-	now := s.opts.Now()
+	now := time.Now()
 	for _, e := range list {
 		se.mu.Lock()
 		nt := se.things[e.Key]
@@ -972,7 +971,7 @@ func (s *Steward) occurred(ev *event) {
 	ev.watched = true
 	s.mu.Unlock()
 	s.st.occurrences.Add(1)
-	if err := s.opts.Hub.Update(nt.id, []things.PropertyValue{{Name: eventPrefix + ev.observe, Value: things.IntValue(n)}}, s.opts.Now()); err != nil {
+	if err := s.opts.Hub.Update(nt.id, []things.PropertyValue{{Name: eventPrefix + ev.observe, Value: things.IntValue(n)}}, time.Now()); err != nil {
 		s.log.Debug("steward: event", "thing", nt.id, "err", err)
 	}
 }
@@ -1062,13 +1061,9 @@ func (se *session) expect(requestID, kind string) *pending {
 // maxRetired bounds the requestIDs whose late answers are still accepted.
 const maxRetired = 32
 
-// forgetRequest stops waiting for an answer; one arriving later is still
+// retire stops waiting for an answer; one arriving later is still
 // accepted (and ignored) for a while, not taken for a message without a
 // path.
-func (se *session) forgetRequest(requestID string) {
-	se.retire(requestID)
-}
-
 func (se *session) retire(requestID string) {
 	se.mu.Lock()
 	if _, ok := se.pending[requestID]; ok {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/pairing"
 	"github.com/edgegate/edgegate/gateway/things"
 )
 
@@ -180,17 +181,13 @@ func TestSimpleFlow(t *testing.T) {
 }
 
 func TestPairingCode(t *testing.T) {
-	r := newRig(t, nil)
-	r.win = nil
-	r.stop()
-	w := newCodeWindow()
-	r.win = w
-	r.start(nil)
+	w := pairing.New(pairing.Options{RequireCode: true})
+	r := newRig(t, func(o *Options) { o.Pairing = w })
 	w.Open(time.Minute)
 	code := w.State().Code
 	p := r.dial("/manage")
-	p.recvAfter(`{"path":"/api/v1/thing/pair/a","name":"a","requestID":1,"pairingCode":"000000x"}`)
-	wantError(t, p.recv(), false, "invalid pairingCode element")
+	// A wrong code is refused before the intermediate reply.
+	wantError(t, p.call(`{"path":"/api/v1/thing/pair/a","name":"a","requestID":1,"pairingCode":"000000x"}`), false, "invalid pairingCode element")
 	p.send(`{"path":"/api/v1/thing/pair/a","name":"a","requestID":2,"paringCode":"` + code + `"}`)
 	p.recv()
 	if p.recv().obj("result")["success"] != true {

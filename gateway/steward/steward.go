@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -16,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/certs"
 	"github.com/edgegate/edgegate/gateway/mdns"
 	"github.com/edgegate/edgegate/gateway/things"
@@ -23,13 +23,13 @@ import (
 )
 
 // Store is the steward's key/value namespace (a *store.KV): pairings,
-// prototypes and native things. Reads of a missing key fail with an error
-// matching store.ErrNotFound.
+// prototypes and native things. A pairing's client ID is the namespace's
+// next sequence number, taken in the update that stores the pairing.
 type Store interface {
-	Get(key string) ([]byte, error)
 	Put(key string, value []byte) error
 	Delete(key string) error
 	List(prefix string) ([]store.KVEntry, error)
+	Update(fn func(t *store.KVTx) error) error
 }
 
 // Hub is what the steward needs of the things hub (a *things.Hub).
@@ -71,14 +71,12 @@ type Options struct {
 	Name string
 	// Advertiser, when set, announces _wss._tcp and _https._tcp.
 	Advertiser Advertiser
-	// LoadState returns a native thing's last stored state, restored into
-	// the hub at start (nil: nothing restored).
-	LoadState func(thingID string) (things.StateRecord, bool)
+	// Restore overlays a native thing's last stored state on t before New
+	// puts it into the hub (nil: nothing restored).
+	Restore func(t *things.Thing)
 	// Logger gets connection and pairing events (nil: discarded). Secrets
 	// are never logged.
 	Logger *slog.Logger
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 
 	Limits
 	Timeouts
@@ -157,9 +155,6 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 }
 
 func cmpOr[T int | time.Duration](v, def T) T {
@@ -183,17 +178,14 @@ type Steward struct {
 	reqSeq atomic.Uint64 // the steward's own requestIDs
 
 	mu       sync.Mutex
-	name     string
 	clients  map[string]*client // by client ID
 	byName   map[string]string  // client name -> ID
-	nextID   uint64             // last client ID handed out
 	protos   map[string]*prototype
 	things   map[string]*nthing // by UDN
 	sids     map[string]*nthing // live session thingIDs
 	events   map[string]*event  // live eventIDs
 	sessions map[*session]struct{}
 	closed   bool
-	regs     []*mdns.Registration
 
 	wg sync.WaitGroup // connections
 }
@@ -210,6 +202,12 @@ type client struct {
 	Created   time.Time `json:"created"`
 	LastLogin time.Time `json:"lastLogin,omitzero"`
 	Remote    string    `json:"remote,omitempty"`
+}
+
+// admin is the pairing as the admin API shows it, without its
+// connections and things.
+func (c *client) admin() admin.StewardClient {
+	return admin.StewardClient{ID: c.ID, Name: c.Name, Generation: c.Generation.String(), Created: c.Created, LastLogin: c.LastLogin}
 }
 
 // prototype is a defined thing prototype.
@@ -280,11 +278,16 @@ func ThingID(udn string) string { return "native:" + udn }
 
 // Store keys.
 const (
-	keyClient   = "client/"
-	keyProto    = "prototype/"
-	keyThing    = "thing/"
-	keyClientID = "seq/client"
+	keyClient = "client/" // + store.SeqKey of the client ID
+	keyProto  = "prototype/"
+	keyThing  = "thing/"
 )
+
+// clientKey is the store key of the pairing with client ID id.
+func clientKey(id string) string {
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return keyClient + store.SeqKey(n)
+}
 
 // New loads the pairings, prototypes and things from the store and puts the
 // things into the hub, absent until they connect.
@@ -294,7 +297,7 @@ func New(opts Options) (*Steward, error) {
 	}
 	opts.defaults()
 	s := &Steward{
-		opts: opts, log: opts.Logger, name: opts.Name,
+		opts: opts, log: opts.Logger,
 		clients: map[string]*client{}, byName: map[string]string{},
 		protos: map[string]*prototype{}, things: map[string]*nthing{},
 		sids: map[string]*nthing{}, events: map[string]*event{}, sessions: map[*session]struct{}{},
@@ -310,11 +313,6 @@ func New(opts Options) (*Steward, error) {
 }
 
 func (s *Steward) load() error {
-	if v, err := s.opts.Store.Get(keyClientID); err == nil {
-		s.nextID, _ = strconv.ParseUint(string(v), 10, 64)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("steward: load: %w", err)
-	}
 	cl, err := s.opts.Store.List(keyClient)
 	if err != nil {
 		return fmt.Errorf("steward: load pairings: %w", err)
@@ -361,10 +359,8 @@ func (s *Steward) load() error {
 		}
 		nt := &nthing{rec: r, proto: p, id: ThingID(r.UDN), counts: map[string]int64{}}
 		t := p.thing(nt.id, r.Name)
-		if s.opts.LoadState != nil {
-			if st, ok := s.opts.LoadState(nt.id); ok {
-				restore(&t, st)
-			}
+		if s.opts.Restore != nil {
+			s.opts.Restore(&t)
 		}
 		for _, pr := range t.Properties {
 			if n, ok := strings.CutPrefix(pr.Name, eventPrefix); ok {
@@ -377,27 +373,6 @@ func (s *Steward) load() error {
 		s.things[r.UDN] = nt
 	}
 	return nil
-}
-
-// restore overlays stored values on t.
-func restore(t *things.Thing, st things.StateRecord) {
-	idx := make(map[string]int, len(t.Properties))
-	for i, p := range t.Properties {
-		idx[p.Name] = i
-	}
-	for _, sp := range st.Properties {
-		if sp.Value.IsZero() {
-			continue
-		}
-		if i, ok := idx[sp.Name]; ok {
-			if p := &t.Properties[i]; p.Type == sp.Value.Type() {
-				p.Value, p.Updated = sp.Value, sp.Updated
-			}
-			continue
-		}
-		t.Properties = append(t.Properties, sp)
-	}
-	t.LastSeen = st.LastSeen
 }
 
 // eventPrefix names the hub property counting an observed event's
@@ -466,25 +441,14 @@ func (s *Steward) putJSON(key string, v any) error {
 	return s.opts.Store.Put(key, b)
 }
 
-// Client is a pairing as the admin API lists it.
-type Client struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Generation Generation `json:"generation"`
-	Created    time.Time  `json:"created"`
-	LastLogin  time.Time  `json:"lastLogin,omitzero"`
-	Connected  int        `json:"connected"`
-	Things     []string   `json:"things,omitempty"`
-}
-
 // Clients lists the pairings, by ID order, with their live connections and
 // things.
-func (s *Steward) Clients() []Client {
+func (s *Steward) Clients() []admin.StewardClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Client, 0, len(s.clients))
+	out := make([]admin.StewardClient, 0, len(s.clients))
 	for _, c := range s.clients {
-		cl := Client{ID: c.ID, Name: c.Name, Generation: c.Generation, Created: c.Created, LastLogin: c.LastLogin}
+		cl := c.admin()
 		for sess := range s.sessions {
 			if sess.clientID() == c.ID {
 				cl.Connected++
@@ -498,7 +462,7 @@ func (s *Steward) Clients() []Client {
 		slices.Sort(cl.Things)
 		out = append(out, cl)
 	}
-	slices.SortFunc(out, func(a, b Client) int {
+	slices.SortFunc(out, func(a, b admin.StewardClient) int {
 		x, _ := strconv.ParseUint(a.ID, 10, 64)
 		y, _ := strconv.ParseUint(b.ID, 10, 64)
 		return int(x) - int(y)
@@ -509,7 +473,7 @@ func (s *Steward) Clients() []Client {
 // Revoke removes the pairing called name (or with that client ID) and
 // closes its sockets. Its things stay in the hub, absent, until another
 // pairing registers their UDNs.
-func (s *Steward) Revoke(name string) (Client, error) {
+func (s *Steward) Revoke(name string) (admin.StewardClient, error) {
 	s.mu.Lock()
 	id, ok := s.byName[name]
 	if !ok {
@@ -519,12 +483,12 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	}
 	if !ok {
 		s.mu.Unlock()
-		return Client{}, fmt.Errorf("%w: %q", ErrUnknownClient, name)
+		return admin.StewardClient{}, fmt.Errorf("%w: %q", ErrUnknownClient, name)
 	}
 	c := s.clients[id]
-	if err := s.opts.Store.Delete(keyClient + store.SeqKey(mustUint(id))); err != nil {
+	if err := s.opts.Store.Delete(clientKey(id)); err != nil {
 		s.mu.Unlock()
-		return Client{}, fmt.Errorf("steward: revoke %s: %w", name, err)
+		return admin.StewardClient{}, fmt.Errorf("steward: revoke %s: %w", name, err)
 	}
 	delete(s.clients, id)
 	delete(s.byName, c.Name)
@@ -541,47 +505,22 @@ func (s *Steward) Revoke(name string) (Client, error) {
 	}
 	s.st.revoked.Add(1)
 	s.log.Info("steward: pairing revoked", "client", c.ID, "name", c.Name, "closed", len(victims))
-	return Client{ID: c.ID, Name: c.Name, Generation: c.Generation, Created: c.Created, LastLogin: c.LastLogin}, nil
+	return c.admin(), nil
 }
 
-func mustUint(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n }
-
-// SetName changes the gateway name the steward advertises and
-// re-advertises it.
-func (s *Steward) SetName(name string) error {
-	s.mu.Lock()
-	s.name = name
-	regs := slices.Clone(s.regs)
-	text := s.txtLocked()
-	s.mu.Unlock()
-	var errs []error
-	for _, r := range regs {
-		if err := r.SetText(text); err != nil {
-			errs = append(errs, err)
-		}
+// advertise announces the steward on the secure port: _wss._tcp and
+// _https._tcp, TXT uuid, name and the certificate's sha256.
+func (s *Steward) advertise(port int) ([]*mdns.Registration, error) {
+	if s.opts.Advertiser == nil {
+		return nil, nil
 	}
-	return errors.Join(errs...)
-}
-
-func (s *Steward) txtLocked() []string {
 	text := []string{"uuid=" + s.opts.UUID}
-	if s.name != "" {
-		text = append(text, "name="+s.name)
+	if s.opts.Name != "" {
+		text = append(text, "name="+s.opts.Name)
 	}
 	if s.sha256FP != "" {
 		text = append(text, "sha256="+s.sha256FP)
 	}
-	return text
-}
-
-// advertise announces the steward on the secure port.
-func (s *Steward) advertise(port int) error {
-	if s.opts.Advertiser == nil {
-		return nil
-	}
-	s.mu.Lock()
-	text := s.txtLocked()
-	s.mu.Unlock()
 	var regs []*mdns.Registration
 	for _, typ := range []string{"_wss._tcp", "_https._tcp"} {
 		r, err := s.opts.Advertiser.Advertise(mdns.Service{Instance: "steward", Type: typ, Port: port, Text: text})
@@ -589,14 +528,11 @@ func (s *Steward) advertise(port int) error {
 			for _, r := range regs {
 				r.Close()
 			}
-			return fmt.Errorf("steward: %w", err)
+			return nil, fmt.Errorf("steward: %w", err)
 		}
 		regs = append(regs, r)
 	}
-	s.mu.Lock()
-	s.regs = append(s.regs, regs...)
-	s.mu.Unlock()
-	return nil
+	return regs, nil
 }
 
 // sweep marks silent things absent and sends unconfirmed observations
@@ -611,7 +547,7 @@ func (s *Steward) sweep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := s.opts.Now()
+		now := time.Now()
 		var silent []*nthing
 		var resend []*event
 		s.mu.Lock()

@@ -203,16 +203,6 @@ func (e Entry) String(names ...string) (string, bool) {
 	return scalarText(raw)
 }
 
-// Bool returns a boolean field; a missing or non-boolean one is false.
-func (e Entry) Bool(names ...string) bool {
-	raw, ok := e.Field(names...)
-	if !ok {
-		return false
-	}
-	var b bool
-	return json.Unmarshal(raw, &b) == nil && b
-}
-
 // Object returns an object field's members.
 func (e Entry) Object(names ...string) (map[string]json.RawMessage, bool) {
 	raw, ok := e.Field(names...)
