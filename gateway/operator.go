@@ -179,17 +179,7 @@ func (g *Gateway) OpenPairing(ctx context.Context) (admin.Pairing, error) {
 	return g.pairingState(), nil
 }
 
-func (g *Gateway) recentErrors() []admin.LogRecord {
-	recs := g.errlog.Records()
-	out := make([]admin.LogRecord, len(recs))
-	for i, r := range recs {
-		out[i] = admin.LogRecord{Time: r.Time, Level: r.Level, Message: r.Message}
-		for _, a := range r.Attrs {
-			out[i].Attrs = append(out[i].Attrs, admin.LogAttr{Key: a.Key, Value: a.Value})
-		}
-	}
-	return out
-}
+func (g *Gateway) recentErrors() []admin.LogRecord { return g.errlog.Records() }
 
 // Overview returns everything the status page shows.
 func (g *Gateway) Overview(ctx context.Context) (admin.Overview, error) {

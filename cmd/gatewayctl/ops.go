@@ -225,12 +225,7 @@ func (x *cli) errorsCmd(ctx context.Context, args []string) error {
 		return nil
 	}
 	for _, r := range list {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		for _, a := range r.Attrs {
-			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
-		}
-		fmt.Fprintf(x.out, "%s %-5s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Level, b.String())
+		fmt.Fprintf(x.out, "%s %-5s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Level, r.String())
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/logring"
 	"github.com/edgegate/edgegate/gateway/things"
 )
 
@@ -66,19 +67,9 @@ type Check struct {
 	Advisory bool `json:"advisory,omitempty"`
 }
 
-// LogRecord is a recent warning or error from the gateway's log.
-type LogRecord struct {
-	Time    time.Time `json:"time"`
-	Level   string    `json:"level"`
-	Message string    `json:"message"`
-	Attrs   []LogAttr `json:"attrs,omitempty"`
-}
-
-// LogAttr is one attribute of a log record, rendered as text.
-type LogAttr struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
+// LogRecord is a recent warning or error from the gateway's log, as its
+// error ring keeps it: level, message and attributes rendered as text.
+type LogRecord = logring.Record
 
 // Rates are journaled reading counts per interval, oldest first; the last
 // interval is the one in progress.
