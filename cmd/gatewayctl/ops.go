@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,14 +40,23 @@ func (x *cli) statusAll(ctx context.Context, args []string) error {
 		st, err := x.c.Status(ctx)
 		return orJSON(x, st, err)
 	}
-	ov, err := x.overview(ctx)
-	if err != nil {
+	// One overview, read twice: typed, and its status as a map for the
+	// services' sections.
+	var body json.RawMessage
+	if err := x.c.Call(ctx, "GET", "/v1/overview", nil, &body); err != nil {
 		return err
 	}
-	var raw map[string]any
-	if err := x.c.Call(ctx, "GET", "/v1/status", nil, &raw); err != nil {
-		return err
+	var ov admin.Overview
+	var rawOv struct {
+		Status map[string]any `json:"status"`
 	}
+	if err := json.Unmarshal(body, &ov); err != nil {
+		return fmt.Errorf("admin API: decode GET /v1/overview: %w", err)
+	}
+	if err := json.Unmarshal(body, &rawOv); err != nil {
+		return fmt.Errorf("admin API: decode GET /v1/overview: %w", err)
+	}
+	raw := rawOv.Status
 	st := ov.Status
 	w := x.out
 	fmt.Fprintf(w, "gateway      %s (%s)\n", st.Name, st.UUID)

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/gatewaytest"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -135,5 +137,16 @@ func TestCompletion(t *testing.T) {
 	var z bytes.Buffer
 	if err := completion([]string{"zsh"}, &z); err != nil || !strings.HasPrefix(z.String(), "#compdef gatewayctl") {
 		t.Errorf("zsh: %v", err)
+	}
+}
+
+// TestStatusShowsServiceSections: a service's part of the status (here the
+// upstream's) is a line of status, without its zero counters.
+func TestStatusShowsServiceSections(t *testing.T) {
+	g := gatewaytest.Start(t, "[upstream.bundled]\nenabled = true\nlisten = \"127.0.0.1:0\"\n")
+	out := mustCtl(t, g.AdminSocket(), "status")
+	m := regexp.MustCompile(`(?m)^upstream +(.*)$`).FindStringSubmatch(out)
+	if m == nil || m[1] == "idle" || regexp.MustCompile(`=0(\s|$)`).MatchString(m[1]) {
+		t.Errorf("status lacks the upstream's section, or shows its zeros:\n%s", out)
 	}
 }
