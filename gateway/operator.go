@@ -68,14 +68,14 @@ func (g *Gateway) openOperator() error {
 				return nil, err
 			}
 			g.log.Info("status page password set")
-			return map[string]bool{"set": true}, nil
+			return admin.PasswordState{Set: true}, nil
 		})
 		s.HandleJSON("DELETE /v1/web/password", func(r *http.Request) (any, error) {
 			if err := g.removeWebPassword(); err != nil {
 				return nil, err
 			}
 			g.log.Info("status page password removed")
-			return map[string]bool{"set": false}, nil
+			return admin.PasswordState{Set: false}, nil
 		})
 	}
 	addr := g.cfg.Admin.HTTP

@@ -355,7 +355,7 @@ func (x *cli) clock(ctx context.Context, args []string) error {
 // without echo, or the first line of stdin), or --remove it.
 func (x *cli) web(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := x.flags("web password")
-	remove := fs.Bool("remove", false, "remove the password (the page then serves loopback only)")
+	remove := fs.Bool("remove", false, "remove the password (on the LAN the page then serves only /healthz and /readyz)")
 	pos, err := parse(fs, args, 1, 1, "password [--remove]")
 	if err != nil {
 		return err
@@ -363,22 +363,24 @@ func (x *cli) web(ctx context.Context, args []string, stdin io.Reader, stderr io
 	if pos[0] != "password" {
 		return fmt.Errorf("%w: web takes password", errUsage)
 	}
+	var st admin.PasswordState
 	if *remove {
-		if err := x.c.Call(ctx, "DELETE", "/v1/web/password", nil, nil); err != nil {
+		if err := x.c.Call(ctx, "DELETE", "/v1/web/password", nil, &st); err != nil {
 			return err
 		}
-		return x.done(map[string]bool{"set": false}, "status page password removed")
+		return x.done(st, "status page password removed")
 	}
 	pw, err := readPassword(stdin, stderr)
 	if err != nil {
 		return err
 	}
-	if err := x.c.Call(ctx, "PUT", "/v1/web/password", admin.PasswordRequest{Password: pw}, nil); err != nil {
+	if err := x.c.Call(ctx, "PUT", "/v1/web/password", admin.PasswordRequest{Password: pw}, &st); err != nil {
 		return err
 	}
-	return x.done(map[string]bool{"set": true}, "status page password set")
+	return x.done(st, "status page password set")
 }
 
+// done prints the gateway's answer v with --json, else text.
 func (x *cli) done(v any, text string) error {
 	if x.asJSON {
 		return x.printJSON(v)

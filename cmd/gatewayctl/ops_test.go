@@ -77,6 +77,9 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err := pw("a long enough password\n"); err != nil || !strings.Contains(out, "password set") {
 		t.Errorf("web password: %v %s", err, out)
 	}
+	if out, err := pw("another long password\n", "--json"); err != nil || !strings.Contains(out, `"set": true`) {
+		t.Errorf("web password --json: %v %s", err, out)
+	}
 	if out, err := pw("", "--remove", "--json"); err != nil || !strings.Contains(out, `"set": false`) {
 		t.Errorf("web password --remove: %v %s", err, out)
 	}

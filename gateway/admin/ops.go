@@ -15,8 +15,8 @@ import (
 //	GET  /v1/errors           []LogRecord (recent warnings and errors, oldest first)
 //	GET  /v1/rates            Rates
 //	GET  /v1/clock            ClockStatus
-//	PUT  /v1/web/password     PasswordRequest -> 204 (the status page's password)
-//	DELETE /v1/web/password   204 (no password: the page serves loopback only)
+//	PUT  /v1/web/password     PasswordRequest -> PasswordState (the status page's password)
+//	DELETE /v1/web/password   PasswordState (on the LAN the page then serves only /healthz and /readyz)
 
 // Overview is everything the status page shows, in one answer.
 type Overview struct {
@@ -105,4 +105,9 @@ type Pairing struct {
 // PasswordRequest sets the status page's password.
 type PasswordRequest struct {
 	Password string `json:"password"`
+}
+
+// PasswordState says whether the status page has a password.
+type PasswordState struct {
+	Set bool `json:"set"`
 }
