@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +152,35 @@ func TestStatusShowsServiceSections(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^upstream +(.*)$`).FindStringSubmatch(out)
 	if m == nil || m[1] == "idle" || regexp.MustCompile(`=0(\s|$)`).MatchString(m[1]) {
 		t.Errorf("status lacks the upstream's section, or shows its zeros:\n%s", out)
+	}
+}
+
+// TestCompletionKnowsEveryCommand: every command and flag of the usage
+// text is in the completion table.
+func TestCompletionKnowsEveryCommand(t *testing.T) {
+	known := map[string][]string{}
+	for _, c := range commands {
+		known[c.name] = c.flags
+	}
+	_, list, _ := strings.Cut(usage, "commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	cmdRE, flagRE := regexp.MustCompile(`^  ([a-z][a-z-]*)`), regexp.MustCompile(`--[a-z][a-z-]*`)
+	cmd, read := "", 0
+	for _, line := range strings.Split(list, "\n") {
+		if m := cmdRE.FindStringSubmatch(line); m != nil {
+			cmd = m[1]
+			read++
+			if _, ok := known[cmd]; !ok {
+				t.Errorf("no completion for the command %s", cmd)
+			}
+		}
+		for _, f := range flagRE.FindAllString(line, -1) {
+			if f != "--json" && !slices.Contains(known[cmd], f) {
+				t.Errorf("no completion for %s %s", cmd, f)
+			}
+		}
+	}
+	if read < 20 {
+		t.Fatalf("read only %d command lines from the usage text", read)
 	}
 }
