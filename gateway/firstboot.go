@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -123,8 +124,12 @@ func ParseFirstBoot(b []byte) (FirstBoot, error) {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return f, fmt.Errorf("%w: first-boot file: unknown key %s (known: name, ocs_url, ocs_pin, oco_server, oco_registration_key, lora_region, lora_hat, status_page, password)",
-			ErrConfig, strings.Join(keys, ", "))
+		var known []string
+		for _, fld := range reflect.VisibleFields(reflect.TypeFor[FirstBoot]()) {
+			known = append(known, fld.Tag.Get("toml"))
+		}
+		return f, fmt.Errorf("%w: first-boot file: unknown key %s (known: %s)",
+			ErrConfig, strings.Join(keys, ", "), strings.Join(known, ", "))
 	}
 	bad := func(key, why string) error { return fmt.Errorf("%w: first-boot file: %s: %s", ErrConfig, key, why) }
 	if !validGatewayName(f.Name) {

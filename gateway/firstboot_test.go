@@ -136,8 +136,8 @@ func TestFirstBootImportedOnce(t *testing.T) {
 
 	// New moves the password hash into the store.
 	r := startGateway(t, data, "")
-	if h, err := r.g.webPasswordHash(); err != nil || h != strings.TrimSpace(string(hash)) {
-		t.Errorf("stored hash %q %v", h, err)
+	if h := storedWebPassword(t, r.g); h != strings.TrimSpace(string(hash)) || r.g.webPasswordHash() != h {
+		t.Errorf("stored hash %q, the page checks %q", h, r.g.webPasswordHash())
 	}
 	if _, err := os.Stat(filepath.Join(data, firstBootPassword)); !os.IsNotExist(err) {
 		t.Error("the hash file is still in the data directory")

@@ -63,7 +63,8 @@ type Gateway struct {
 	httpLn                  net.Listener // the status page ([admin] http)
 
 	// The operator's view: metrics, recent errors, the wall clock's
-	// sanity, reading rates, packet and handshake counts, liveness.
+	// sanity, reading rates, packet and handshake counts, liveness, the
+	// status page's password.
 	metrics  *metrics.Exporter
 	errlog   *logring.Ring
 	clock    *WallClock
@@ -71,6 +72,7 @@ type Gateway struct {
 	packets  packetCounts
 	hsCauses handshakeCauses
 	live     liveness
+	webPW    webPassword
 
 	// services are started by Run after the links, each on its own
 	// goroutine, and stopped with Run's context.

@@ -26,7 +26,7 @@ func (g *Gateway) HandleData(r osp.Reading) {
 	}
 	ack := r.Flags&osp.FlagAckReq != 0
 	ref := r.AckRef()
-	dev := r.Device
+	dev := rec.Device // the callback captures this, not the whole reading
 	g.db.AppendAsync(rec, func(seq uint64, err error) {
 		if err != nil {
 			g.log.Error("reading not journaled; not acknowledged", "device", dev.String(), "message_id", ref.MessageID, "err", err)
@@ -35,7 +35,7 @@ func (g *Gateway) HandleData(r osp.Reading) {
 		if ack {
 			g.acks.push(ref)
 		}
-		g.rates.add(rec.Device)
+		g.rates.add(dev)
 		g.proj.notify(seq)
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/logring"
@@ -47,6 +49,9 @@ func (g *Gateway) openOperator() error {
 	if err := g.importFirstBootPassword(); err != nil {
 		return err
 	}
+	if err := g.loadWebPassword(); err != nil {
+		return err
+	}
 	if s := g.adminSrv; s != nil {
 		s.HandleJSON("GET /v1/overview", func(r *http.Request) (any, error) { return g.Overview(r.Context()) })
 		s.HandleJSON("GET /v1/health", func(r *http.Request) (any, error) { return g.Health(), nil })
@@ -63,14 +68,14 @@ func (g *Gateway) openOperator() error {
 				return nil, err
 			}
 			g.log.Info("status page password set")
-			return map[string]bool{"set": true}, nil
+			return admin.PasswordState{Set: true}, nil
 		})
 		s.HandleJSON("DELETE /v1/web/password", func(r *http.Request) (any, error) {
-			if err := g.db.KV(kvOps).Delete(kvPassword); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, apiError(err)
+			if err := g.removeWebPassword(); err != nil {
+				return nil, err
 			}
 			g.log.Info("status page password removed")
-			return map[string]bool{"set": false}, nil
+			return admin.PasswordState{Set: false}, nil
 		})
 	}
 	addr := g.cfg.Admin.HTTP
@@ -88,7 +93,7 @@ func (g *Gateway) openOperator() error {
 	g.addService("statuspage", func(ctx context.Context) error {
 		g.log.Info("status page listening", "addr", ln.Addr().String(), "password", lan)
 		if lan {
-			if h, _ := g.webPasswordHash(); h == "" {
+			if g.webPasswordHash() == "" {
 				g.log.Warn("status page: no password set, so it serves nothing but /healthz and /readyz on " + addr +
 					"; set one with `gatewayctl web password`")
 			}
@@ -106,6 +111,34 @@ func (g *Gateway) HTTPAddr() net.Addr {
 	return g.httpLn.Addr()
 }
 
+// webPassword is the status page's password hash (kvPassword in the ops
+// namespace) as the page checks it on every request: read from the store
+// once at New, and set together with the store on every change.
+type webPassword struct {
+	mu   sync.Mutex // orders the changes, so the cache ends as the store does
+	hash atomic.Pointer[string]
+}
+
+// loadWebPassword reads the stored hash into the cache; New calls it.
+func (g *Gateway) loadWebPassword() error {
+	b, err := g.db.KV(kvOps).Get(kvPassword)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("gateway: status page password: %w", err)
+	}
+	h := string(b)
+	g.webPW.hash.Store(&h)
+	return nil
+}
+
+// webPasswordHash returns the status page's argon2id hash ("" when none is
+// set).
+func (g *Gateway) webPasswordHash() string {
+	if h := g.webPW.hash.Load(); h != nil {
+		return *h
+	}
+	return ""
+}
+
 // SetWebPassword stores the status page's password as an argon2id hash.
 // Errors wrap admin.ErrInvalid for a password too short.
 func (g *Gateway) SetWebPassword(password string) error {
@@ -113,18 +146,26 @@ func (g *Gateway) SetWebPassword(password string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", admin.ErrInvalid, err)
 	}
+	g.webPW.mu.Lock()
+	defer g.webPW.mu.Unlock()
 	if err := g.db.KV(kvOps).Put(kvPassword, []byte(h)); err != nil {
 		return apiError(err)
 	}
+	g.webPW.hash.Store(&h)
 	return nil
 }
 
-func (g *Gateway) webPasswordHash() (string, error) {
-	b, err := g.db.KV(kvOps).Get(kvPassword)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+// removeWebPassword deletes the status page's password: on the LAN the
+// page then serves nothing but the health endpoints.
+func (g *Gateway) removeWebPassword() error {
+	g.webPW.mu.Lock()
+	defer g.webPW.mu.Unlock()
+	if err := g.db.KV(kvOps).Delete(kvPassword); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return apiError(err)
 	}
-	return string(b), err
+	none := ""
+	g.webPW.hash.Store(&none)
+	return nil
 }
 
 func (g *Gateway) pairingState() admin.Pairing {
@@ -138,17 +179,7 @@ func (g *Gateway) OpenPairing(ctx context.Context) (admin.Pairing, error) {
 	return g.pairingState(), nil
 }
 
-func (g *Gateway) recentErrors() []admin.LogRecord {
-	recs := g.errlog.Records()
-	out := make([]admin.LogRecord, len(recs))
-	for i, r := range recs {
-		out[i] = admin.LogRecord{Time: r.Time, Level: r.Level, Message: r.Message}
-		for _, a := range r.Attrs {
-			out[i].Attrs = append(out[i].Attrs, admin.LogAttr{Key: a.Key, Value: a.Value})
-		}
-	}
-	return out
-}
+func (g *Gateway) recentErrors() []admin.LogRecord { return g.errlog.Records() }
 
 // Overview returns everything the status page shows.
 func (g *Gateway) Overview(ctx context.Context) (admin.Overview, error) {

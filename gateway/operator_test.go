@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/osp"
+	"github.com/edgegate/edgegate/store"
 )
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -124,8 +125,14 @@ func TestMetricsHealthAndOverview(t *testing.T) {
 	if err := r.api.Call(ctx, "PUT", "/v1/web/password", admin.PasswordRequest{Password: "a long enough password"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if h, err := r.g.webPasswordHash(); err != nil || !strings.HasPrefix(h, "$argon2id$") || strings.Contains(h, "long enough") {
-		t.Errorf("stored hash %q %v", h, err)
+	if h := storedWebPassword(t, r.g); !strings.HasPrefix(h, "$argon2id$") || strings.Contains(h, "long enough") || r.g.webPasswordHash() != h {
+		t.Errorf("stored hash %q, the page checks %q", h, r.g.webPasswordHash())
+	}
+	if err := r.api.Call(ctx, "DELETE", "/v1/web/password", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := storedWebPassword(t, r.g); h != "" || r.g.webPasswordHash() != "" {
+		t.Errorf("after DELETE: stored hash %q, the page checks %q", h, r.g.webPasswordHash())
 	}
 	var h admin.Health
 	if err := r.api.Call(ctx, "GET", "/v1/ready", nil, &h); err != nil || !h.OK {
@@ -133,15 +140,34 @@ func TestMetricsHealthAndOverview(t *testing.T) {
 	}
 }
 
-// TestStatusPageOnTheLANNeedsAPassword binds the page beyond loopback: it
-// then asks for the password.
-func TestStatusPageOnTheLANNeedsAPassword(t *testing.T) {
-	r := startGateway(t, t.TempDir(), "[admin]\nhttp = \"0.0.0.0:0\"\nsocket = \"gatewayd.sock\"\n")
-	_, port, _ := strings.Cut(r.g.HTTPAddr().String(), "]:")
-	if port == "" {
-		_, port, _ = strings.Cut(r.g.HTTPAddr().String(), ":")
+// storedWebPassword reads the status page's hash from the store ("" when
+// none is stored).
+func storedWebPassword(t *testing.T, g *Gateway) string {
+	t.Helper()
+	b, err := g.db.KV(kvOps).Get(kvPassword)
+	if errors.Is(err, store.ErrNotFound) {
+		return ""
 	}
-	base := "http://127.0.0.1:" + port
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestStatusPageOnTheLANNeedsAPassword binds the page beyond loopback: it
+// then asks for the password, also after a restart.
+func TestStatusPageOnTheLANNeedsAPassword(t *testing.T) {
+	dir := t.TempDir()
+	const config = "[admin]\nhttp = \"0.0.0.0:0\"\nsocket = \"gatewayd.sock\"\n"
+	r := startGateway(t, dir, config)
+	pageURL := func(r *rig) string {
+		_, port, _ := strings.Cut(r.g.HTTPAddr().String(), "]:")
+		if port == "" {
+			_, port, _ = strings.Cut(r.g.HTTPAddr().String(), ":")
+		}
+		return "http://127.0.0.1:" + port
+	}
+	base := pageURL(r)
 	if code, b := httpGet(t, base+"/api/overview"); code != http.StatusServiceUnavailable || !strings.Contains(b, "gatewayctl web password") {
 		t.Errorf("overview without a password: %d %s", code, b)
 	}
@@ -153,6 +179,12 @@ func TestStatusPageOnTheLANNeedsAPassword(t *testing.T) {
 	}
 	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
 		t.Errorf("healthz: %d", code)
+	}
+	// The stored password holds after a restart.
+	r.stop()
+	r = startGateway(t, dir, config)
+	if code, _ := httpGet(t, pageURL(r)+"/api/overview"); code != http.StatusUnauthorized {
+		t.Errorf("overview without login after a restart: %d", code)
 	}
 }
 

@@ -78,13 +78,7 @@ func TestImageScript(t *testing.T) {
 	imageTools(t)
 	root, _ := filepath.Abs("..")
 	dir := t.TempDir()
-	cmd := exec.Command("sh", "scripts/package.sh", "-o", dir, "amd64")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "NFPM="+nfpm(t, root), "VERSION=1.2.3~img")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("package.sh: %v\n%s", err, b)
-	}
-	deb := filepath.Join(dir, "edgegate_1.2.3~img_amd64.deb")
+	deb := filepath.Join(debs(t, root), "edgegate_"+testVersion+"_amd64.deb")
 	img := syntheticImage(t, dir, "amd64")
 	out := filepath.Join(dir, "gateway.img")
 	b, err := exec.Command(filepath.Join(root, "scripts/image.sh"), "-i", img, "-p", deb, "-o", out,

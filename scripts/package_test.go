@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -31,6 +32,57 @@ func nfpm(t *testing.T, root string) string {
 	return bin
 }
 
+// testVersion is the version of the packages the tests build.
+const testVersion = "1.2.3~test"
+
+var (
+	debsDir  string // made and removed by TestMain
+	debsOnce sync.Once
+	debsErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgegate-debs")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	debsDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// packageArchs are the architectures the tests package: amd64 (installed)
+// and armhf (the ARMv6 build); arm64, the same path, with
+// EDGEGATE_PACKAGE_ALL=1 (make package builds it).
+func packageArchs() []string {
+	archs := []string{"amd64", "armhf"}
+	if os.Getenv("EDGEGATE_PACKAGE_ALL") != "" {
+		archs = append(archs, "arm64")
+	}
+	return archs
+}
+
+// debs builds the packages of packageArchs with scripts/package.sh, once
+// for every test, and returns their directory: edgegate_testVersion_ARCH.deb.
+func debs(t *testing.T, root string) string {
+	t.Helper()
+	bin := nfpm(t, root)
+	debsOnce.Do(func() {
+		cmd := exec.Command("sh", append([]string{"scripts/package.sh", "-o", debsDir}, packageArchs()...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "NFPM="+bin, "VERSION="+testVersion)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			debsErr = fmt.Errorf("package.sh: %v\n%s", err, b)
+		}
+	})
+	if debsErr != nil {
+		t.Fatal(debsErr)
+	}
+	return debsDir
+}
+
 func run(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -43,8 +95,7 @@ func run(t *testing.T, dir, name string, args ...string) string {
 }
 
 // TestDebianPackages builds the packages (amd64 and armhf; all three with
-// EDGEGATE_PACKAGE_ALL=1), inspects them with
-// dpkg-deb, and installs the amd64 one into a scratch root with dpkg
+// EDGEGATE_PACKAGE_ALL=1), inspects them with dpkg-deb, and installs the amd64 one into a scratch root with dpkg
 // (maintainer scripts run chrootless, on DPKG_ROOT): the user, its groups,
 // the data directory and the enabled unit appear, an edited configuration
 // survives a reinstall, and remove and purge behave.
@@ -58,29 +109,18 @@ func TestDebianPackages(t *testing.T) {
 		}
 	}
 	root, _ := filepath.Abs("..")
+	debDir := debs(t, root)
 	out := t.TempDir()
-	// amd64 (installed below) and armhf (the ARMv6 build); arm64 is the
-	// same path, built by make package.
-	archs := []string{"amd64", "armhf"}
-	if os.Getenv("EDGEGATE_PACKAGE_ALL") != "" {
-		archs = append(archs, "arm64")
-	}
-	cmd := exec.Command("sh", append([]string{"scripts/package.sh", "-o", out}, archs...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "NFPM="+nfpm(t, root), "VERSION=1.2.3~test")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("package.sh: %v\n%s", err, b)
-	}
 	ocsd := false
 	if _, err := os.Stat(filepath.Join(root, "cmd", "ocsd")); err == nil {
 		ocsd = true
 	}
-	for _, arch := range archs {
-		deb := filepath.Join(out, "edgegate_1.2.3~test_"+arch+".deb")
+	for _, arch := range packageArchs() {
+		deb := filepath.Join(debDir, "edgegate_"+testVersion+"_"+arch+".deb")
 		if got := strings.TrimSpace(run(t, out, "dpkg-deb", "-f", deb, "Architecture")); got != arch {
 			t.Errorf("%s: Architecture %q", arch, got)
 		}
-		if got := strings.TrimSpace(run(t, out, "dpkg-deb", "-f", deb, "Version")); got != "1.2.3~test" {
+		if got := strings.TrimSpace(run(t, out, "dpkg-deb", "-f", deb, "Version")); got != testVersion {
 			t.Errorf("%s: Version %q", arch, got)
 		}
 		files := run(t, out, "dpkg-deb", "-c", deb)
@@ -142,7 +182,7 @@ func TestDebianPackages(t *testing.T) {
 	if b, err := os.ReadFile("/etc/login.defs"); err == nil {
 		os.WriteFile(filepath.Join(r, "etc/login.defs"), b, 0o644)
 	}
-	deb := filepath.Join(out, "edgegate_1.2.3~test_amd64.deb")
+	deb := filepath.Join(debDir, "edgegate_"+testVersion+"_amd64.deb")
 	dpkg := func(args ...string) string {
 		t.Helper()
 		return run(t, out, "dpkg", append([]string{"--root=" + r, "--force-script-chrootless", "--log=/dev/null", "--force-confold"}, args...)...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,14 +40,23 @@ func (x *cli) statusAll(ctx context.Context, args []string) error {
 		st, err := x.c.Status(ctx)
 		return orJSON(x, st, err)
 	}
-	ov, err := x.overview(ctx)
-	if err != nil {
+	// One overview, read twice: typed, and its status as a map for the
+	// services' sections.
+	var body json.RawMessage
+	if err := x.c.Call(ctx, "GET", "/v1/overview", nil, &body); err != nil {
 		return err
 	}
-	var raw map[string]any
-	if err := x.c.Call(ctx, "GET", "/v1/status", nil, &raw); err != nil {
-		return err
+	var ov admin.Overview
+	var rawOv struct {
+		Status map[string]any `json:"status"`
 	}
+	if err := json.Unmarshal(body, &ov); err != nil {
+		return fmt.Errorf("admin API: decode GET /v1/overview: %w", err)
+	}
+	if err := json.Unmarshal(body, &rawOv); err != nil {
+		return fmt.Errorf("admin API: decode GET /v1/overview: %w", err)
+	}
+	raw := rawOv.Status
 	st := ov.Status
 	w := x.out
 	fmt.Fprintf(w, "gateway      %s (%s)\n", st.Name, st.UUID)
@@ -225,12 +235,7 @@ func (x *cli) errorsCmd(ctx context.Context, args []string) error {
 		return nil
 	}
 	for _, r := range list {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		for _, a := range r.Attrs {
-			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
-		}
-		fmt.Fprintf(x.out, "%s %-5s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Level, b.String())
+		fmt.Fprintf(x.out, "%s %-5s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Level, r.String())
 	}
 	return nil
 }
@@ -350,7 +355,7 @@ func (x *cli) clock(ctx context.Context, args []string) error {
 // without echo, or the first line of stdin), or --remove it.
 func (x *cli) web(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := x.flags("web password")
-	remove := fs.Bool("remove", false, "remove the password (the page then serves loopback only)")
+	remove := fs.Bool("remove", false, "remove the password (on the LAN the page then serves only /healthz and /readyz)")
 	pos, err := parse(fs, args, 1, 1, "password [--remove]")
 	if err != nil {
 		return err
@@ -358,22 +363,24 @@ func (x *cli) web(ctx context.Context, args []string, stdin io.Reader, stderr io
 	if pos[0] != "password" {
 		return fmt.Errorf("%w: web takes password", errUsage)
 	}
+	var st admin.PasswordState
 	if *remove {
-		if err := x.c.Call(ctx, "DELETE", "/v1/web/password", nil, nil); err != nil {
+		if err := x.c.Call(ctx, "DELETE", "/v1/web/password", nil, &st); err != nil {
 			return err
 		}
-		return x.done(map[string]bool{"set": false}, "status page password removed")
+		return x.done(st, "status page password removed")
 	}
 	pw, err := readPassword(stdin, stderr)
 	if err != nil {
 		return err
 	}
-	if err := x.c.Call(ctx, "PUT", "/v1/web/password", admin.PasswordRequest{Password: pw}, nil); err != nil {
+	if err := x.c.Call(ctx, "PUT", "/v1/web/password", admin.PasswordRequest{Password: pw}, &st); err != nil {
 		return err
 	}
-	return x.done(map[string]bool{"set": true}, "status page password set")
+	return x.done(st, "status page password set")
 }
 
+// done prints the gateway's answer v with --json, else text.
 func (x *cli) done(v any, text string) error {
 	if x.asJSON {
 		return x.printJSON(v)

@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/edgegate/edgegate/gateway/admin"
+	"github.com/edgegate/edgegate/gateway/gatewaytest"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -75,6 +78,9 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err := pw("a long enough password\n"); err != nil || !strings.Contains(out, "password set") {
 		t.Errorf("web password: %v %s", err, out)
 	}
+	if out, err := pw("another long password\n", "--json"); err != nil || !strings.Contains(out, `"set": true`) {
+		t.Errorf("web password --json: %v %s", err, out)
+	}
 	if out, err := pw("", "--remove", "--json"); err != nil || !strings.Contains(out, `"set": false`) {
 		t.Errorf("web password --remove: %v %s", err, out)
 	}
@@ -135,5 +141,46 @@ func TestCompletion(t *testing.T) {
 	var z bytes.Buffer
 	if err := completion([]string{"zsh"}, &z); err != nil || !strings.HasPrefix(z.String(), "#compdef gatewayctl") {
 		t.Errorf("zsh: %v", err)
+	}
+}
+
+// TestStatusShowsServiceSections: a service's part of the status (here the
+// upstream's) is a line of status, without its zero counters.
+func TestStatusShowsServiceSections(t *testing.T) {
+	g := gatewaytest.Start(t, "[upstream.bundled]\nenabled = true\nlisten = \"127.0.0.1:0\"\n")
+	out := mustCtl(t, g.AdminSocket(), "status")
+	m := regexp.MustCompile(`(?m)^upstream +(.*)$`).FindStringSubmatch(out)
+	if m == nil || m[1] == "idle" || regexp.MustCompile(`=0(\s|$)`).MatchString(m[1]) {
+		t.Errorf("status lacks the upstream's section, or shows its zeros:\n%s", out)
+	}
+}
+
+// TestCompletionKnowsEveryCommand: every command and flag of the usage
+// text is in the completion table.
+func TestCompletionKnowsEveryCommand(t *testing.T) {
+	known := map[string][]string{}
+	for _, c := range commands {
+		known[c.name] = c.flags
+	}
+	_, list, _ := strings.Cut(usage, "commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	cmdRE, flagRE := regexp.MustCompile(`^  ([a-z][a-z-]*)`), regexp.MustCompile(`--[a-z][a-z-]*`)
+	cmd, read := "", 0
+	for _, line := range strings.Split(list, "\n") {
+		if m := cmdRE.FindStringSubmatch(line); m != nil {
+			cmd = m[1]
+			read++
+			if _, ok := known[cmd]; !ok {
+				t.Errorf("no completion for the command %s", cmd)
+			}
+		}
+		for _, f := range flagRE.FindAllString(line, -1) {
+			if f != "--json" && !slices.Contains(known[cmd], f) {
+				t.Errorf("no completion for %s %s", cmd, f)
+			}
+		}
+	}
+	if read < 20 {
+		t.Fatalf("read only %d command lines from the usage text", read)
 	}
 }

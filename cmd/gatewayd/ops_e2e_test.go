@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,8 @@ func TestFirstBootImport(t *testing.T) {
 	os.WriteFile(cfg, []byte("[osp.udp]\nlisten = \"127.0.0.1:0\"\n"), 0o600)
 	run := func() string {
 		cmd := exec.Command(gatewaydBin, "-config", cfg, "-data", data, "-firstboot", fb)
-		out, _ := cmd.StderrPipe()
+		var log bytes.Buffer // written by cmd's copier until Wait returns
+		cmd.Stderr = &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -60,11 +62,14 @@ func TestFirstBootImport(t *testing.T) {
 		})
 		st := gatewayctl(t, socket, "status")
 		cmd.Process.Signal(os.Interrupt)
-		b := make([]byte, 1<<16)
-		n, _ := out.Read(b)
-		cmd.Wait()
-		if strings.Contains(string(b[:n]), "installer secret") {
-			t.Errorf("password in the log")
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("gatewayd: %v\n%s", err, log.String())
+		}
+		if strings.Contains(log.String(), "installer secret") {
+			t.Errorf("password in the log:\n%s", log.String())
+		}
+		if !strings.Contains(log.String(), "starting") || !strings.Contains(log.String(), "stopped") {
+			t.Errorf("the log is not whole:\n%s", log.String())
 		}
 		return st
 	}

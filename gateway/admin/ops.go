@@ -3,6 +3,7 @@ package admin
 import (
 	"time"
 
+	"github.com/edgegate/edgegate/gateway/logring"
 	"github.com/edgegate/edgegate/gateway/things"
 )
 
@@ -14,8 +15,8 @@ import (
 //	GET  /v1/errors           []LogRecord (recent warnings and errors, oldest first)
 //	GET  /v1/rates            Rates
 //	GET  /v1/clock            ClockStatus
-//	PUT  /v1/web/password     PasswordRequest -> 204 (the status page's password)
-//	DELETE /v1/web/password   204 (no password: the page serves loopback only)
+//	PUT  /v1/web/password     PasswordRequest -> PasswordState (the status page's password)
+//	DELETE /v1/web/password   PasswordState (on the LAN the page then serves only /healthz and /readyz)
 
 // Overview is everything the status page shows, in one answer.
 type Overview struct {
@@ -66,19 +67,9 @@ type Check struct {
 	Advisory bool `json:"advisory,omitempty"`
 }
 
-// LogRecord is a recent warning or error from the gateway's log.
-type LogRecord struct {
-	Time    time.Time `json:"time"`
-	Level   string    `json:"level"`
-	Message string    `json:"message"`
-	Attrs   []LogAttr `json:"attrs,omitempty"`
-}
-
-// LogAttr is one attribute of a log record, rendered as text.
-type LogAttr struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
+// LogRecord is a recent warning or error from the gateway's log, as its
+// error ring keeps it: level, message and attributes rendered as text.
+type LogRecord = logring.Record
 
 // Rates are journaled reading counts per interval, oldest first; the last
 // interval is the one in progress.
@@ -114,4 +105,9 @@ type Pairing struct {
 // PasswordRequest sets the status page's password.
 type PasswordRequest struct {
 	Password string `json:"password"`
+}
+
+// PasswordState says whether the status page has a password.
+type PasswordState struct {
+	Set bool `json:"set"`
 }

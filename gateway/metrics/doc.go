@@ -1,9 +1,8 @@
 // Package metrics exports the gateway's counters in the Prometheus text
 // format (version 0.0.4), as /metrics serves them.
 //
-// An Exporter owns one metrics set (github.com/VictoriaMetrics/metrics),
-// never the library's global one, so two gateways in one process keep their
-// own figures. Services add their counters by registering a source: a
+// An Exporter holds its own sources and histograms, no global registry, so
+// two gateways in one process keep their own figures. Services add their counters by registering a source: a
 // function returning their Stats struct, read at every scrape and turned
 // into metrics by reflection:
 //
@@ -27,5 +26,5 @@
 // for a set of like instances (the serial links), labelling each by name.
 // Histograms (commit latency) have classic Prometheus buckets (le), from
 // NewHistogram. The process's own metrics (memory, CPU, file descriptors,
-// Go runtime) come from the library.
+// Go runtime) come from github.com/VictoriaMetrics/metrics.
 package metrics

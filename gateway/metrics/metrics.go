@@ -25,8 +25,6 @@ const maxDepth = 6
 // Exporter collects the gateway's metrics. Create it with New; it is safe
 // for concurrent use.
 type Exporter struct {
-	set *vm.Set
-
 	mu         sync.Mutex
 	sources    []source
 	histograms []*Histogram
@@ -39,8 +37,8 @@ type source struct {
 	each  func() map[string]any
 }
 
-// New returns an exporter with an empty set of its own.
-func New() *Exporter { return &Exporter{set: vm.NewSet()} }
+// New returns an exporter with no sources and no histograms.
+func New() *Exporter { return &Exporter{} }
 
 // Register adds a source: stats is called at every scrape and its result (a
 // struct, a pointer to one, a map or a number) flattened into metrics named
@@ -97,10 +95,6 @@ func (e *Exporter) NewHistogram(name string, upperBounds []float64) *Histogram {
 	return h
 }
 
-// Set returns the exporter's own metrics set, for counters and gauges kept
-// with the library's types; it is written with the rest.
-func (e *Exporter) Set() *vm.Set { return e.set }
-
 // WritePrometheus writes every metric: the sources' (read now), the
 // histograms, then the process's own (memory, CPU, file descriptors, Go
 // runtime).
@@ -139,7 +133,6 @@ func (e *Exporter) WritePrometheus(w io.Writer) {
 	for _, h := range hs {
 		h.write(&buf)
 	}
-	e.set.WritePrometheus(&buf)
 	vm.WriteProcessMetrics(&buf)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -83,7 +83,8 @@ type Options struct {
 	// endpoints: set it when the page listens beyond loopback.
 	RequireLogin bool
 	// PasswordHash returns the stored argon2id hash ("" when none is set).
-	PasswordHash func() (string, error)
+	// It is called on every request that needs a login: keep it cheap.
+	PasswordHash func() string
 	// SessionTTL is how long a login lasts without use (default 12h).
 	SessionTTL time.Duration
 	// Logger receives logins and failures (nil: discarded).
@@ -115,7 +116,7 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.PasswordHash == nil {
-		o.PasswordHash = func() (string, error) { return "", nil }
+		o.PasswordHash = func() string { return "" }
 	}
 	s := &Server{o: o, log: o.Logger, mux: http.NewServeMux(), sessions: map[string]time.Time{}, basicOK: map[[32]byte]time.Time{}}
 	_, _ = rand.Read(s.secret[:])
@@ -221,13 +222,8 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, session s
 	return func(w http.ResponseWriter, r *http.Request) {
 		session := ""
 		if s.o.RequireLogin {
-			hash, err := s.o.PasswordHash()
-			switch {
-			case err != nil:
-				s.log.Error("statuspage: reading the password hash", "err", err)
-				http.Error(w, "the gateway cannot read its password; see its log", http.StatusInternalServerError)
-				return
-			case hash == "":
+			hash := s.o.PasswordHash()
+			if hash == "" {
 				s.noPassword(w, r)
 				return
 			}
@@ -304,7 +300,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	hash, _ := s.o.PasswordHash()
+	hash := s.o.PasswordHash()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(page("login.html", s.csrfToken("login"), map[string]bool{"nopassword": hash == "", "form": hash != "",
@@ -321,8 +317,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stale login form; reload it", http.StatusForbidden)
 		return
 	}
-	hash, err := s.o.PasswordHash()
-	if err != nil || hash == "" {
+	hash := s.o.PasswordHash()
+	if hash == "" {
 		s.noPassword(w, r)
 		return
 	}

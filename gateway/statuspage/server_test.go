@@ -192,7 +192,7 @@ func TestLANLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, base := serve(t, Options{RequireLogin: true, PasswordHash: func() (string, error) { return hash, nil }})
+	src, base := serve(t, Options{RequireLogin: true, PasswordHash: func() string { return hash }})
 	c := client(t)
 	resp, _ := do(t, c, "GET", base+"/", nil, "")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
