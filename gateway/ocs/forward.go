@@ -419,15 +419,22 @@ func (f *Forwarder) stepJournal(ctx context.Context) (more bool, err error) {
 			return false, fmt.Errorf("ocs: read the journal: %w", err)
 		}
 		if len(rs) == 0 {
-			_, _, last, _, err := f.o.Journal.JournalStats()
+			count, _, last, _, err := f.o.Journal.JournalStats()
 			if err != nil {
 				return false, fmt.Errorf("ocs: read the journal: %w", err)
 			}
-			if last > f.cursor { // everything unforwarded was evicted
+			switch {
+			case last <= f.cursor:
+				return false, nil
+			case count > 0:
+				// Committed after the read above: read again. (An eviction
+				// leaves the journal's later records, which the read would
+				// have returned.)
+				return true, nil
+			default: // the journal is empty: everything unforwarded was evicted
 				f.noteLost(f.cursor+1, last)
 				return false, f.advance(last)
 			}
-			return false, nil
 		}
 		if first := rs[0].Seq; first > f.cursor+1 {
 			f.noteLost(f.cursor+1, first-1)

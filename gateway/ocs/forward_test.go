@@ -443,6 +443,45 @@ func (g gapJournal) Readings(from uint64, limit int) ([]store.Reading, error) {
 	return g.DB.Readings(from, limit)
 }
 
+// lateJournal is a journal whose first read past seq comes back empty while
+// readings are committed right after it: what a commit between the
+// forwarder's read and its look at the journal's end looks like.
+type lateJournal struct {
+	*storetest.DB
+	rig   *fwdRig
+	after uint64
+	once  *sync.Once
+}
+
+func (j lateJournal) Readings(from uint64, limit int) ([]store.Reading, error) {
+	if from > j.after {
+		empty := false
+		j.once.Do(func() {
+			j.rig.append(5, 1)
+			empty = true
+		})
+		if empty {
+			return nil, nil
+		}
+	}
+	return j.DB.Readings(from, limit)
+}
+
+// TestForwarderLateCommitIsNotLost: readings committed between an empty
+// read and the look at the journal's end are forwarded, not taken for
+// evicted.
+func TestForwarderLateCommitIsNotLost(t *testing.T) {
+	r := newFwdRig(t)
+	r.append(10, 1)
+	o := r.options()
+	o.Journal = lateJournal{DB: r.db, rig: r, after: 10, once: new(sync.Once)}
+	f, _ := r.run(o)
+	r.waitCursor(15)
+	if s := f.Stats(); s.Lost != 0 || s.Forwarded != 15 {
+		t.Errorf("stats %+v: readings committed late were counted lost", s)
+	}
+}
+
 func TestForwarderCountsEvictedReadings(t *testing.T) {
 	r := newFwdRig(t)
 	r.append(30, 1)
