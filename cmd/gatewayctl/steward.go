@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgegate/edgegate/gateway/admin"
 	"github.com/edgegate/edgegate/gateway/pairing"
+	"github.com/edgegate/edgegate/gateway/things"
 )
 
 // pair runs `pair`, `pair open [--for D]`, `pair close`, `pair revoke NAME`.
@@ -123,12 +124,7 @@ func (x *cli) perform(ctx context.Context, args []string) error {
 		}
 		req.Args[k] = v
 	}
-	// A things.Result, its Status written as its name.
-	var res struct {
-		Status  string `json:"status"`
-		Ref     string `json:"ref"`
-		Message string `json:"message"`
-	}
+	var res things.Result
 	if err := x.c.Call(ctx, http.MethodPost, "/v1/things/"+url.PathEscape(pos[0])+"/perform", req, &res); err != nil {
 		return err
 	}

@@ -80,6 +80,19 @@ func (s Status) String() string {
 // MarshalText encodes the status as its name.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText decodes a status from its name.
+func (s *Status) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "done":
+		*s = StatusDone
+	case "queued":
+		*s = StatusQueued
+	default:
+		return fmt.Errorf("things: unknown status %q", b)
+	}
+	return nil
+}
+
 // Result is what an Owner reports for an action it accepted.
 type Result struct {
 	Status Status `json:"status"`

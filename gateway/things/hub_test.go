@@ -561,3 +561,20 @@ func TestPersisterOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusTextRoundTrip(t *testing.T) {
+	for _, s := range []Status{StatusDone, StatusQueued} {
+		b, err := s.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Status
+		if err := got.UnmarshalText(b); err != nil || got != s {
+			t.Errorf("%s: got %v, %v", b, got, err)
+		}
+	}
+	var s Status
+	if err := s.UnmarshalText([]byte("lost")); err == nil {
+		t.Error("an unknown status decoded")
+	}
+}
