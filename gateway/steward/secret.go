@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/edgegate/edgegate/gateway/randtext"
 )
 
 // secret is a pairing's secret: a TOTP key or a passcode. Its String,
@@ -40,27 +42,11 @@ const alphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 // newTOTPKey returns a random key of totpKeyLen alphanumeric characters:
 // the HMAC key is those ASCII bytes, and clients get it base32-encoded.
-func newTOTPKey() secret { return secret(randomText(totpKeyLen, alphanumeric)) }
+func newTOTPKey() secret { return secret(randtext.String(alphanumeric, totpKeyLen)) }
 
 // newPasscode returns a random passcode for a Native pairing: 26 base32
 // characters (130 bits).
-func newPasscode() secret { return secret(randomText(26, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")) }
-
-// randomText draws n characters uniformly from alphabet (at most 256).
-func randomText(n int, alphabet string) string {
-	out := make([]byte, 0, n)
-	limit := 256 - 256%len(alphabet)
-	buf := make([]byte, 2*n)
-	for len(out) < n {
-		_, _ = rand.Read(buf) // crypto/rand's Reader never fails
-		for _, b := range buf {
-			if int(b) < limit && len(out) < n {
-				out = append(out, alphabet[int(b)%len(alphabet)])
-			}
-		}
-	}
-	return string(out)
-}
+func newPasscode() secret { return secret(rand.Text()) }
 
 // base32Key is the key as the pair reply's params.base32 carries it.
 func base32Key(key secret) string {

@@ -1,11 +1,12 @@
 package wire
 
 import (
-	"crypto/rand"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/gateway/randtext"
 )
 
 // Identifiers of the protocol.
@@ -61,39 +62,18 @@ const (
 	upperDigits = upper + "0123456789"
 )
 
-// randomString returns n characters of alphabet, uniformly.
-func randomString(alphabet string, n int) string {
-	out := make([]byte, n)
-	buf := make([]byte, 2*n)
-	for i := 0; i < n; {
-		rand.Read(buf) // never fails (crypto/rand)
-		for _, c := range buf {
-			// Reject what would bias the modulo.
-			if int(c) >= 256-256%len(alphabet) {
-				continue
-			}
-			out[i] = alphabet[int(c)%len(alphabet)]
-			i++
-			if i == n {
-				break
-			}
-		}
-	}
-	return string(out)
-}
-
 // NewObjIDHw returns a random hardware id: five upper-case letters, the
 // first group of an objId.
-func NewObjIDHw() string { return randomString(upper, 5) }
+func NewObjIDHw() string { return randtext.String(upper, 5) }
 
 // NewObjID returns a random objId whose first group is hw (five letters,
 // see NewObjIDHw): hw-XXXXX-XXXXX with upper-case letters and digits.
 func NewObjID(hw string) string {
-	return hw + "-" + randomString(upperDigits, 5) + "-" + randomString(upperDigits, 5)
+	return hw + "-" + randtext.String(upperDigits, 5) + "-" + randtext.String(upperDigits, 5)
 }
 
 // NewPermID returns a random permission id: 20 upper-case letters.
-func NewPermID() string { return randomString(upper, 20) }
+func NewPermID() string { return randtext.String(upper, 20) }
 
 // timeLayout is yyyyMMdd-HHmmss; milliseconds follow without a separator.
 const timeLayout = "20060102-150405"
