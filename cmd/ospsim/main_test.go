@@ -273,7 +273,7 @@ func TestEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := osp.Data{MessageID: 7, DataType: 10, Payload: make([]byte, 32)}
-	var nonce [16]byte
+	var nonce osp.Nonce
 	pkt, err := ciph.SealPacket(nil, &nonce, 0x1234, 2, osp.TypeData, osp.FlagAckReq, d.AppendBody(nil))
 	if err != nil {
 		t.Fatal(err)

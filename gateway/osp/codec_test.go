@@ -234,21 +234,21 @@ func TestNonce(t *testing.T) {
 	for i := range ff {
 		ff[i] = 0xff
 	}
-	var n [16]byte
+	var n Nonce
 	MakeNonceBase(ff, ff).Put(&n, 1)
-	if hex.EncodeToString(n[:]) != "00000000000000000000000000000000" {
-		t.Errorf("wrap: %x", n)
+	if hex.EncodeToString(n.Bytes()) != "00000000000000000000000000000000" {
+		t.Errorf("wrap: %x", n.Bytes())
 	}
 	civ, siv := iv(0x11), iv(0x22)
 	MakeNonceBase(civ, siv).Put(&n, 3)
-	if hex.EncodeToString(n[:]) != "11111111111111112222222222222225" {
-		t.Errorf("base+3: %x", n)
+	if hex.EncodeToString(n.Bytes()) != "11111111111111112222222222222225" {
+		t.Errorf("base+3: %x", n.Bytes())
 	}
 	// A carry from the low into the high half.
 	lo := [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}
 	MakeNonceBase(civ, lo).Put(&n, 3)
-	if hex.EncodeToString(n[:]) != "11111111111111120000000000000001" {
-		t.Errorf("carry: %x", n)
+	if hex.EncodeToString(n.Bytes()) != "11111111111111120000000000000001" {
+		t.Errorf("carry: %x", n.Bytes())
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
-
-	"github.com/ProtonMail/go-crypto/eax"
 )
 
 // KeyLen is the AES-128 key length.
@@ -17,11 +15,12 @@ const KeyLen = 16
 const DefaultTagLen = 8
 
 // Cipher holds a device key prepared for OSP: the raw block cipher for the
-// handshake's one-block ECB and the EAX AEAD with the device's tag length.
+// handshake's one-block ECB and EAX with the device's tag length (eax.go).
 // A Cipher is safe for concurrent use.
 type Cipher struct {
 	block  cipher.Block
-	aead   cipher.AEAD
+	eax    *eaxKey
+	aead   cipher.AEAD // eax as a cipher.AEAD, for tests and cold paths
 	tagLen int
 }
 
@@ -41,11 +40,8 @@ func NewCipher(key []byte, tagLen int) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("osp: aes: %w", err)
 	}
-	aead, err := eax.NewEAXWithNonceAndTagSize(block, aes.BlockSize, tagLen)
-	if err != nil {
-		return nil, fmt.Errorf("osp: eax: %w", err)
-	}
-	return &Cipher{block: block, aead: aead, tagLen: tagLen}, nil
+	k := newEAX(block, tagLen)
+	return &Cipher{block: block, eax: k, aead: eaxAEAD{k}, tagLen: tagLen}, nil
 }
 
 // TagLen returns the MAC length in bytes.
@@ -80,17 +76,30 @@ func MakeNonceBase(sender, receiver [IVLen]byte) NonceBase {
 	return NonceBase{hi: binary.BigEndian.Uint64(sender[:]), lo: binary.BigEndian.Uint64(receiver[:])}
 }
 
-// Put writes the nonce of the packet with SeqNum seq: the base read as a
-// big-endian 128-bit integer plus seq, modulo 2^128.
-func (n NonceBase) Put(dst *[16]byte, seq uint16) {
+// Put sets dst to the nonce of the packet with SeqNum seq: the base read as
+// a big-endian 128-bit integer plus seq, modulo 2^128.
+func (n NonceBase) Put(dst *Nonce, seq uint16) {
 	lo := n.lo + uint64(seq)
 	hi := n.hi
 	if lo < n.lo {
 		hi++
 	}
-	binary.BigEndian.PutUint64(dst[:8], hi)
-	binary.BigEndian.PutUint64(dst[8:], lo)
+	binary.BigEndian.PutUint64(dst.b[:8], hi)
+	binary.BigEndian.PutUint64(dst.b[8:], lo)
 }
+
+// Nonce is one packet's EAX nonce together with the scratch space that
+// SealPacket and OpenPacket work in, so that neither allocates: keep it in
+// a structure that lives on the heap anyway (a session keeps one per
+// session). NonceBase.Put sets it. A Nonce must not be used by two calls at
+// once.
+type Nonce struct {
+	b    [16]byte
+	work eaxWork
+}
+
+// Bytes returns the 16 nonce bytes.
+func (n *Nonce) Bytes() []byte { return n.b[:] }
 
 // constantTimeEqualIV compares two vectors without data-dependent timing.
 func constantTimeEqualIV(a, b [IVLen]byte) bool {
@@ -100,7 +109,7 @@ func constantTimeEqualIV(a, b [IVLen]byte) bool {
 // SealPacket appends a complete EAX-protected packet to dst: the fixed header
 // (sent in clear and authenticated as associated data) followed by the
 // encrypted body and the tag. nonce is the per-packet nonce (NonceBase.Put).
-func (c *Cipher) SealPacket(dst []byte, nonce *[16]byte, sid, seq uint16, t MsgType, flags Flags, body []byte) ([]byte, error) {
+func (c *Cipher) SealPacket(dst []byte, nonce *Nonce, sid, seq uint16, t MsgType, flags Flags, body []byte) ([]byte, error) {
 	size := PacketSizeFor(len(body) + c.tagLen)
 	if size > MaxPacketSize {
 		return dst, fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
@@ -111,18 +120,18 @@ func (c *Cipher) SealPacket(dst []byte, nonce *[16]byte, sid, seq uint16, t MsgT
 		return dst, err
 	}
 	hdr := dst[start:]
-	return c.aead.Seal(dst, nonce[:], body, hdr), nil
+	return c.eax.seal(dst, nonce.b[:], body, hdr, &nonce.work), nil
 }
 
 // OpenPacket verifies the tag of an EAX packet and then decrypts its body in
 // place, returning the plaintext body (which aliases p.Raw). The MAC is
 // checked before anything is decrypted; on failure p is left unchanged.
-func (c *Cipher) OpenPacket(p *Packet, nonce *[16]byte) ([]byte, error) {
+func (c *Cipher) OpenPacket(p *Packet, nonce *Nonce) ([]byte, error) {
 	body := p.Body()
 	if len(body) < c.tagLen {
 		return nil, fmt.Errorf("%w: %d bytes cannot hold a %d-byte tag", ErrTruncated, len(body), c.tagLen)
 	}
-	pt, err := c.aead.Open(body[:0], nonce[:], body, p.Raw[:p.HeaderLen])
+	pt, err := c.eax.open(body[:0], nonce.b[:], body, p.Raw[:p.HeaderLen], &nonce.work)
 	if err != nil {
 		return nil, ErrAuth
 	}

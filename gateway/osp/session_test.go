@@ -272,9 +272,9 @@ func sealRaw(t testing.TB, sid, seq uint16, typeFlags byte, body, key []byte, ci
 	hdr = binary.BigEndian.AppendUint16(hdr, seq)
 	hdr = append(hdr, typeFlags)
 	hdr, _ = AppendPacketSize(hdr, PacketSizeFor(len(body)+8))
-	var n [16]byte
+	var n Nonce
 	MakeNonceBase(civ, siv).Put(&n, seq)
-	return c.aead.Seal(hdr, n[:], body, hdr)
+	return c.aead.Seal(hdr, n.Bytes(), body, hdr)
 }
 
 func plainRaw(sid, seq uint16, typeFlags byte, body []byte) []byte {

@@ -123,7 +123,7 @@ func TestOSPVectorsCodec(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var n [16]byte
+			var n Nonce
 			tc.base.Put(&n, tc.seq)
 			got, err := c.SealPacket(nil, &n, 0xbeef, tc.seq, tc.t, tc.flags, tc.body)
 			if err != nil || hex.EncodeToString(got) != tc.want {
@@ -175,7 +175,7 @@ func TestOSPVectorsCodec(t *testing.T) {
 	// Tampering with the associated data (the fixed header) fails the MAC.
 	p, _ := Decode(unhex(t, vSecAck))
 	p.Raw[3] ^= 1 // SeqNum
-	var n [16]byte
+	var n Nonce
 	down.Put(&n, 3)
 	if _, err := c.OpenPacket(&p, &n); err != ErrAuth {
 		t.Errorf("tampered header: %v", err)

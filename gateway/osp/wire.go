@@ -54,7 +54,7 @@ type wire struct {
 	recvBase NonceBase
 	nextSend uint16 // SeqNum of the next packet sent; 0 once exhausted
 	win      Window
-	nonce    [16]byte
+	nonce    Nonce
 }
 
 func (w *wire) secure() bool { return w.ciph != nil }
