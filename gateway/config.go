@@ -27,6 +27,7 @@ type Config struct {
 	OCO     OCOConfig      `toml:"oco"`
 	Board   board.Config   `toml:"board"`
 	Log     LogConfig      `toml:"log"`
+	Runtime RuntimeConfig  `toml:"runtime"`
 	Devices []DeviceConfig `toml:"device"`
 	// Upstream is the OCS the readings go to ([upstream], gateway/ocs.go).
 	Upstream UpstreamConfig `toml:"upstream"`
@@ -106,6 +107,23 @@ type LogConfig struct {
 	Format string `toml:"format"`
 }
 
+// RuntimeConfig tunes the Go runtime's garbage collector, which cmd/gatewayd
+// sets at start. The environment variables GOGC and GOMEMLIMIT, when set,
+// take precedence over these keys.
+type RuntimeConfig struct {
+	// GCPercent is the heap growth, in percent of the live heap, that
+	// starts a collection (Go's GOGC; default 400, 50..10000). Every
+	// reading allocates a little in the store and the hub, so at thousands
+	// of readings a second the collector's cost falls with the growth it
+	// is allowed: 400 collects a quarter as often as Go's default of 100.
+	GCPercent int `toml:"gc_percent"`
+	// MemoryLimitMB is the soft limit of the Go runtime's memory in MiB
+	// (Go's GOMEMLIMIT; default 48; 0: none). Near it the collector runs
+	// as often as it must, whatever gc_percent says, so that gc_percent
+	// buys speed with memory only while memory is plentiful.
+	MemoryLimitMB int64 `toml:"memory_limit_mb"`
+}
+
 // DeviceConfig provisions an OSP device at start (upserted into the store).
 type DeviceConfig struct {
 	// Type is the OSP DeviceType (1..65535) and Module its ModuleID.
@@ -174,6 +192,12 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if c.Store.MaxAge.Duration == 0 {
 		c.Store.MaxAge.Duration = 720 * time.Hour
 	}
+	if c.Runtime.GCPercent == 0 {
+		c.Runtime.GCPercent = 400
+	}
+	if !md.IsDefined("runtime", "memory_limit_mb") {
+		c.Runtime.MemoryLimitMB = 48
+	}
 	return c, c.Validate()
 }
 
@@ -233,6 +257,12 @@ func (c *Config) Validate() error {
 	}
 	if n := c.OSP.FirmwareChunkSize; n < 0 || n > 16000 {
 		return bad("osp.firmware_chunk_size", n, "must be 1..16000")
+	}
+	if p := c.Runtime.GCPercent; p < 50 || p > 10000 {
+		return bad("runtime.gc_percent", p, "must be 50..10000")
+	}
+	if m := c.Runtime.MemoryLimitMB; m < 0 || m > 1<<20 {
+		return bad("runtime.memory_limit_mb", m, "must be 0..1048576")
 	}
 	if c.Store.MaxSizeMB < 0 {
 		return bad("store.max_size_mb", c.Store.MaxSizeMB, "must not be negative")

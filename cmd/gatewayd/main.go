@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/edgegate/edgegate/gateway"
@@ -92,6 +93,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	cfg.Version = version
 	log.Info("starting", "version", version, "config", name, "data", *dataDir)
+	tuneRuntime(cfg.Runtime, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -112,6 +114,18 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// tuneRuntime applies [runtime] to the garbage collector, except where the
+// environment's GOGC or GOMEMLIMIT already set it.
+func tuneRuntime(c gateway.RuntimeConfig, log *slog.Logger) {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(c.GCPercent)
+	}
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok && c.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(c.MemoryLimitMB << 20)
+	}
+	log.Debug("runtime tuned", "memory_limit", debug.SetMemoryLimit(-1)) // -1 reads without setting
 }
 
 // check validates a configuration file without starting anything.
