@@ -173,9 +173,11 @@ func (p *projector) step() (int, error) {
 		return 0, err
 	}
 	p.pers.begin()
+	p.hub.BeginBatch()
 	for i := range rs {
 		p.apply(&rs[i])
 	}
+	_ = p.hub.EndBatch() // failures are logged by the hub; the replay rebuilds
 	last := rs[len(rs)-1].Seq
 	p.pers.commit(projectorConsumer, last)
 	p.next = last + 1

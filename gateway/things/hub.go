@@ -134,6 +134,13 @@ type Hub struct {
 	// is released right after (hand-over), so calls happen in change order
 	// without holding mu during I/O. Never take mu while holding persistMu.
 	persistMu sync.Mutex
+
+	// Inside BeginBatch..EndBatch: the entries whose state is not yet
+	// persisted, with the time of their last change, and in the order of
+	// their first.
+	batching     bool
+	pending      map[*entry]time.Time
+	pendingOrder []*entry
 }
 
 type entry struct {
@@ -158,6 +165,7 @@ func New(opts Options) *Hub {
 		owners:    make(map[Kind]Owner),
 		subs:      make(map[*Subscription]struct{}),
 		done:      make(chan struct{}),
+		pending:   make(map[*entry]time.Time),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -385,26 +393,32 @@ func (h *Hub) SetPresent(thingID string, present bool) error {
 }
 
 // persistUnlock is called with h.mu write-locked. It snapshots e as a
-// StateRecord, hands the lock over to persistMu, releases h.mu, and calls the
-// Persister (history first, then state).
+// StateRecord (or, inside a batch, marks its state pending), hands the lock
+// over to persistMu, releases h.mu, and calls the Persister (history first,
+// then state).
 func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 	if h.persister == nil {
 		h.mu.Unlock()
 		return nil
 	}
 	id := e.t.ID
-	rec := StateRecord{
-		ID: id, Kind: e.t.Kind, Name: e.t.Name, Present: e.t.Present,
-		LastSeen: e.t.LastSeen, Properties: e.t.Properties,
-	}
-	state, err := rec.AppendJSON(make([]byte, 0, 128+96*len(rec.Properties)))
-	if err != nil {
-		h.mu.Unlock()
-		return fmt.Errorf("things: encode state of %q: %w", id, err)
+	var state []byte
+	if h.batching {
+		if _, ok := h.pending[e]; !ok {
+			h.pendingOrder = append(h.pendingOrder, e)
+		}
+		h.pending[e] = at
+	} else {
+		var err error
+		if state, err = e.appendState(nil); err != nil {
+			h.mu.Unlock()
+			return err
+		}
 	}
 	var history []byte
 	if hist != nil {
-		if history, err = hist.AppendJSON(make([]byte, 0, 48+80*len(hist.Values))); err != nil {
+		var err error
+		if history, err = hist.AppendJSON(make([]byte, 0, 64+96*len(hist.Values))); err != nil {
 			h.mu.Unlock()
 			return fmt.Errorf("things: encode history of %q: %w", id, err)
 		}
@@ -418,12 +432,89 @@ func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 			errs = append(errs, fmt.Errorf("things: append history of %q: %w", id, err))
 		}
 	}
-	if err := h.persister.PutState(id, state, at); err != nil {
-		errs = append(errs, fmt.Errorf("things: put state of %q: %w", id, err))
+	if state != nil {
+		if err := h.persister.PutState(id, state, at); err != nil {
+			errs = append(errs, fmt.Errorf("things: put state of %q: %w", id, err))
+		}
 	}
-	err = errors.Join(errs...)
+	err := errors.Join(errs...)
 	if err != nil {
 		h.log.Warn("things: persist failed", "thing", id, "err", err)
+	}
+	return err
+}
+
+// appendState appends e's StateRecord as JSON to dst. Call it with h.mu
+// held.
+func (e *entry) appendState(dst []byte) ([]byte, error) {
+	rec := StateRecord{
+		ID: e.t.ID, Kind: e.t.Kind, Name: e.t.Name, Present: e.t.Present,
+		LastSeen: e.t.LastSeen, Properties: e.t.Properties,
+	}
+	if dst == nil {
+		dst = make([]byte, 0, 128+112*len(rec.Properties))
+	}
+	out, err := rec.AppendJSON(dst)
+	if err != nil {
+		return dst, fmt.Errorf("things: encode state of %q: %w", e.t.ID, err)
+	}
+	return out, nil
+}
+
+// BeginBatch defers the state writes of every change until EndBatch, which
+// hands each changed thing's state to the Persister once: a consumer that
+// applies hundreds of readings in a row (the gateway's journal projector)
+// then has each thing's state encoded and written once, not once per
+// reading. History, events and the in-memory state are not deferred. Batches
+// do not nest; the caller must call EndBatch.
+func (h *Hub) BeginBatch() {
+	h.mu.Lock()
+	h.batching = true
+	h.mu.Unlock()
+}
+
+// EndBatch ends the batch BeginBatch opened, handing the Persister the state
+// of every thing changed since, in the order of their first change (a thing
+// removed meanwhile is skipped).
+func (h *Hub) EndBatch() error {
+	h.mu.Lock()
+	h.batching = false
+	type write struct {
+		id    string
+		state []byte
+		at    time.Time
+	}
+	var writes []write
+	var errs []error
+	for _, e := range h.pendingOrder {
+		if h.things[e.t.ID] != e {
+			continue // removed, or replaced by an entry that persists itself
+		}
+		state, err := e.appendState(nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		writes = append(writes, write{e.t.ID, state, h.pending[e]})
+	}
+	clear(h.pending)
+	clear(h.pendingOrder)
+	h.pendingOrder = h.pendingOrder[:0]
+	if len(writes) == 0 || h.persister == nil {
+		h.mu.Unlock()
+		return errors.Join(errs...)
+	}
+	h.persistMu.Lock()
+	h.mu.Unlock()
+	defer h.persistMu.Unlock()
+	for _, w := range writes {
+		if err := h.persister.PutState(w.id, w.state, w.at); err != nil {
+			errs = append(errs, fmt.Errorf("things: put state of %q: %w", w.id, err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		h.log.Warn("things: persist failed", "err", err)
 	}
 	return err
 }

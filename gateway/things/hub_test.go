@@ -578,3 +578,51 @@ func TestStatusTextRoundTrip(t *testing.T) {
 		t.Error("an unknown status decoded")
 	}
 }
+
+// TestBatchWritesEachStateOnce: between BeginBatch and EndBatch every
+// reading still reaches the history, and each changed thing's state is
+// written once, at EndBatch, with its last values; a thing removed during
+// the batch is not written back.
+func TestBatchWritesEachStateOnce(t *testing.T) {
+	clk := newClock()
+	mp := newMemPersister()
+	h := newHub(t, Options{Now: clk.Now, Persister: mp})
+	p := loadThermo(t)
+	for _, m := range []uint32{1, 2, 3} {
+		if err := h.Register(OSPThing(1, m, "", p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := mp.puts
+	h.BeginBatch()
+	for i := range 10 {
+		for _, id := range []string{"osp:1:1", "osp:1:2", "osp:1:3"} {
+			if err := h.Update(id, []PropertyValue{{Name: "battery", Value: IntValue(int64(i))}}, clk.Advance(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := h.Remove("osp:1:3"); err != nil {
+		t.Fatal(err)
+	}
+	if mp.puts != base || len(mp.history) != 30 {
+		t.Fatalf("inside the batch: %d state writes, %d history entries; want 0 and 30", mp.puts-base, len(mp.history))
+	}
+	if err := h.EndBatch(); err != nil {
+		t.Fatal(err)
+	}
+	if mp.puts != base+2 {
+		t.Fatalf("EndBatch wrote %d states, want 2", mp.puts-base)
+	}
+	for _, id := range []string{"osp:1:1", "osp:1:2"} {
+		rec := mp.state(t, id)
+		th, _ := h.Get(id)
+		if !rec.LastSeen.Equal(th.LastSeen) || !rec.Properties[2].Value.Equal(IntValue(9)) {
+			t.Errorf("%s: persisted %+v, hub has %+v", id, rec, th)
+		}
+	}
+	// After the batch, writes are immediate again.
+	if err := h.SetPresent("osp:1:1", true); err != nil || mp.puts != base+3 {
+		t.Errorf("after EndBatch: %v, %d writes", err, mp.puts-base)
+	}
+}
