@@ -47,27 +47,21 @@ func restoreState(t *things.Thing, value []byte) {
 // after them, so a crash loses nothing that a replay does not rebuild.
 //
 // While the projector applies a run of readings (between begin and commit),
-// the changes are gathered into one store.Batch, with the thing's state
-// written once per run (the last wins) and the cursor last: a run of
-// hundreds of readings costs the committer one queued write, not two per
-// reading. Outside a run (presence, a re-described thing) each change is
-// queued at once.
+// the changes are gathered into one store.Batch with the cursor last: a run
+// of hundreds of readings costs the committer one queued write, not two per
+// reading. (The projector wraps the run in Hub.BeginBatch and EndBatch, so
+// each thing's state arrives once per run.) Outside a run (presence, a
+// re-described thing) each change is queued at once.
 type persister struct {
 	db  *store.DB
 	log *slog.Logger
 
-	mu     sync.Mutex
-	batch  *store.Batch // non-nil during a run
-	states map[string]pendingState
-}
-
-type pendingState struct {
-	value []byte
-	at    time.Time
+	mu    sync.Mutex
+	batch *store.Batch // non-nil during a run
 }
 
 func newPersister(db *store.DB, log *slog.Logger) *persister {
-	return &persister{db: db, log: log, states: make(map[string]pendingState)}
+	return &persister{db: db, log: log}
 }
 
 func (p *persister) PutState(thingID string, value []byte, at time.Time) error {
@@ -77,8 +71,7 @@ func (p *persister) PutState(thingID string, value []byte, at time.Time) error {
 		p.db.PutStateAsync(thingID, value, at, p.done("state"))
 		return nil
 	}
-	p.states[thingID] = pendingState{value: value, at: at} // the hub does not reuse value
-	return nil
+	return p.batch.PutState(thingID, value, at)
 }
 
 func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) error {
@@ -105,12 +98,6 @@ func (p *persister) commit(consumer string, cursor uint64) {
 	defer p.mu.Unlock()
 	b := p.batch
 	p.batch = nil
-	for id, s := range p.states {
-		if err := b.PutState(id, s.value, s.at); err != nil {
-			p.log.Warn("things: persist failed", "what", "state", "thing", id, "err", err)
-		}
-	}
-	clear(p.states)
 	_ = b.SetCursor(consumer, cursor)
 	p.db.ApplyAsync(b, p.done("projection"))
 }

@@ -20,7 +20,6 @@ const DefaultTagLen = 8
 type Cipher struct {
 	block  cipher.Block
 	eax    *eaxKey
-	aead   cipher.AEAD // eax as a cipher.AEAD, for tests and cold paths
 	tagLen int
 }
 
@@ -40,8 +39,7 @@ func NewCipher(key []byte, tagLen int) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("osp: aes: %w", err)
 	}
-	k := newEAX(block, tagLen)
-	return &Cipher{block: block, eax: k, aead: eaxAEAD{k}, tagLen: tagLen}, nil
+	return &Cipher{block: block, eax: newEAX(block, tagLen), tagLen: tagLen}, nil
 }
 
 // TagLen returns the MAC length in bytes.

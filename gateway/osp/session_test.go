@@ -274,7 +274,7 @@ func sealRaw(t testing.TB, sid, seq uint16, typeFlags byte, body, key []byte, ci
 	hdr, _ = AppendPacketSize(hdr, PacketSizeFor(len(body)+8))
 	var n Nonce
 	MakeNonceBase(civ, siv).Put(&n, seq)
-	return c.aead.Seal(hdr, n.Bytes(), body, hdr)
+	return c.aead().Seal(hdr, n.Bytes(), body, hdr)
 }
 
 func plainRaw(sid, seq uint16, typeFlags byte, body []byte) []byte {

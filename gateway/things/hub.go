@@ -410,7 +410,7 @@ func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 		h.pending[e] = at
 	} else {
 		var err error
-		if state, err = e.appendState(nil); err != nil {
+		if state, err = e.stateJSON(); err != nil {
 			h.mu.Unlock()
 			return err
 		}
@@ -444,19 +444,15 @@ func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 	return err
 }
 
-// appendState appends e's StateRecord as JSON to dst. Call it with h.mu
-// held.
-func (e *entry) appendState(dst []byte) ([]byte, error) {
+// stateJSON returns e's StateRecord as JSON. Call it with h.mu held.
+func (e *entry) stateJSON() ([]byte, error) {
 	rec := StateRecord{
 		ID: e.t.ID, Kind: e.t.Kind, Name: e.t.Name, Present: e.t.Present,
 		LastSeen: e.t.LastSeen, Properties: e.t.Properties,
 	}
-	if dst == nil {
-		dst = make([]byte, 0, 128+112*len(rec.Properties))
-	}
-	out, err := rec.AppendJSON(dst)
+	out, err := rec.AppendJSON(make([]byte, 0, 128+112*len(rec.Properties)))
 	if err != nil {
-		return dst, fmt.Errorf("things: encode state of %q: %w", e.t.ID, err)
+		return nil, fmt.Errorf("things: encode state of %q: %w", e.t.ID, err)
 	}
 	return out, nil
 }
@@ -490,7 +486,7 @@ func (h *Hub) EndBatch() error {
 		if h.things[e.t.ID] != e {
 			continue // removed, or replaced by an entry that persists itself
 		}
-		state, err := e.appendState(nil)
+		state, err := e.stateJSON()
 		if err != nil {
 			errs = append(errs, err)
 			continue
