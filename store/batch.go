@@ -17,12 +17,20 @@ import (
 type Batch struct {
 	db   *DB
 	size int64
-	fns  []func(tx *bolt.Tx) error
+	fns  []batchWrite
 
 	// History entries grouped by thing, so that a thing's history bucket
 	// is opened and trimmed once per batch, not once per entry.
 	history map[string][]historyEntry
 	things  []string // in order of first entry
+}
+
+// batchWrite is one write of a batch other than history: a state (thing
+// set) or a cursor (thing empty).
+type batchWrite struct {
+	thing string
+	size  int64
+	fn    func(tx *bolt.Tx) error
 }
 
 // NewBatch returns an empty batch for db.
@@ -37,12 +45,12 @@ func (b *Batch) Len() int {
 	return n
 }
 
-func (b *Batch) add(size int64, fn func(tx *bolt.Tx) error, err error) error {
+func (b *Batch) add(thing string, size int64, fn func(tx *bolt.Tx) error, err error) error {
 	if err != nil {
 		return err
 	}
 	b.size += size
-	b.fns = append(b.fns, fn)
+	b.fns = append(b.fns, batchWrite{thing: thing, size: size, fn: fn})
 	return nil
 }
 
@@ -50,7 +58,7 @@ func (b *Batch) add(size int64, fn func(tx *bolt.Tx) error, err error) error {
 // value is copied.
 func (b *Batch) PutState(thingID string, value []byte, at time.Time) error {
 	size, fn, err := b.db.putState(thingID, value, at)
-	if err = b.add(size, fn, err); err != nil {
+	if err = b.add(thingID, size, fn, err); err != nil {
 		return fmt.Errorf("store: batch: put state: %w", err)
 	}
 	return nil
@@ -77,15 +85,97 @@ func (b *Batch) AppendHistory(thingID string, at time.Time, value []byte) error 
 		b.things = append(b.things, thingID)
 	}
 	b.history[thingID] = append(es, historyEntry{at: at, value: v})
-	b.size += int64(len(thingID) + 16 + len(v) + 2*leafOverhead)
+	b.size += historySize(thingID, v)
 	return nil
+}
+
+// historySize is the bytes one history entry adds.
+func historySize(thingID string, v []byte) int64 {
+	return int64(len(thingID) + 16 + len(v) + 2*leafOverhead)
+}
+
+// Split divides the batch by thing into batches of about maxHistory
+// history entries each, to be applied one after another: a consumer that
+// derives thousands of writes from a run of journal readings then never
+// holds the committer (and the journal appends queued behind it) for long.
+//
+// Every write of one thing (its history and its states) lands in the same
+// part, so that each thing's stored state always matches its stored
+// history, whichever parts a crash lets through. A part holds whole things
+// up to maxHistory entries, or one thing with more. The writes of no thing
+// (cursors) go in the last part, in their order: applied in sequence, a
+// cursor never lands before what it covers.
+//
+// b must not be used afterwards. An empty batch splits into none.
+func (b *Batch) Split(maxHistory int) []*Batch {
+	type group struct {
+		history []historyEntry
+		writes  []batchWrite
+	}
+	groups := make(map[string]*group, len(b.things))
+	var order []string
+	get := func(id string) *group {
+		g, ok := groups[id]
+		if !ok {
+			g = &group{}
+			groups[id] = g
+			order = append(order, id)
+		}
+		return g
+	}
+	for _, id := range b.things {
+		get(id).history = b.history[id]
+	}
+	var rest []batchWrite
+	for _, w := range b.fns {
+		if w.thing == "" {
+			rest = append(rest, w)
+			continue
+		}
+		g := get(w.thing)
+		g.writes = append(g.writes, w)
+	}
+	b.fns, b.size, b.history, b.things = nil, 0, nil, nil
+
+	var parts []*Batch
+	cur, n := b.db.NewBatch(), 0
+	for _, id := range order {
+		g := groups[id]
+		if n > 0 && n+len(g.history) > maxHistory {
+			parts = append(parts, cur)
+			cur, n = b.db.NewBatch(), 0
+		}
+		if len(g.history) > 0 {
+			if cur.history == nil {
+				cur.history = make(map[string][]historyEntry)
+			}
+			cur.history[id] = g.history
+			cur.things = append(cur.things, id)
+			for _, e := range g.history {
+				cur.size += historySize(id, e.value)
+			}
+		}
+		for _, w := range g.writes {
+			cur.fns = append(cur.fns, w)
+			cur.size += w.size
+		}
+		n += len(g.history)
+	}
+	for _, w := range rest {
+		cur.fns = append(cur.fns, w)
+		cur.size += w.size
+	}
+	if cur.Len() > 0 {
+		parts = append(parts, cur)
+	}
+	return parts
 }
 
 // SetCursor adds a SetCursor. The consumer name is checked now; a seq past
 // the journal's last sequence is judged in the transaction.
 func (b *Batch) SetCursor(consumer string, seq uint64) error {
 	size, fn, err := setCursor(consumer, seq)
-	if err = b.add(size, fn, err); err != nil {
+	if err = b.add("", size, fn, err); err != nil {
 		return fmt.Errorf("store: batch: set cursor: %w", err)
 	}
 	return nil
@@ -116,8 +206,8 @@ func (db *DB) ApplyAsync(b *Batch, done func(error)) {
 				return err
 			}
 		}
-		for _, fn := range fns {
-			if err := fn(tx); err != nil {
+		for _, w := range fns {
+			if err := w.fn(tx); err != nil {
 				var rj *rejectError
 				if !errors.As(err, &rj) {
 					return err

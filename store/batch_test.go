@@ -100,3 +100,89 @@ func TestBatchCommitsTogetherInOrder(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestBatchSplitKeepsThingsWhole(t *testing.T) {
+	clk := newClock()
+	db := storetest.MustOpen(t, store.Options{Now: clk.Now, HistoryPerThing: 1000})
+	if _, err := db.Append(t.Context(), reading(0)); err != nil {
+		t.Fatal(err)
+	}
+	at := clk.Now()
+	b := db.NewBatch()
+	// t1: 3 entries, t2: 4, t3: 6 (more than the limit), t4: state only.
+	counts := []struct {
+		id string
+		n  int
+	}{{"t1", 3}, {"t2", 4}, {"t3", 6}, {"t4", 0}}
+	for _, c := range counts {
+		for i := range c.n {
+			if err := b.AppendHistory(c.id, at.Add(time.Duration(i)*time.Second), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := b.SetCursor("things", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range counts {
+		if err := b.PutState(c.id, []byte(c.id), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Len() != 3+4+6+4+1 {
+		t.Fatalf("Len %d", b.Len())
+	}
+	parts := b.Split(5)
+	// t1 alone would leave room, but t1+t2 is 7 > 5: [t1] [t2] [t3] [t4 cursor].
+	want := []int{3 + 1, 4 + 1, 6 + 1, 1 + 1}
+	if len(parts) != len(want) {
+		t.Fatalf("%d parts, want %d", len(parts), len(want))
+	}
+	for i, p := range parts {
+		if p.Len() != want[i] {
+			t.Errorf("part %d has %d writes, want %d", i, p.Len(), want[i])
+		}
+	}
+	if b.Len() != 0 {
+		t.Errorf("the split batch still holds %d writes", b.Len())
+	}
+
+	// Applied in order, each part is a commit of its own, and the cursor
+	// moves only with the last.
+	for i, p := range parts {
+		before := db.Stats().Commits
+		done, ch := doneChan()
+		db.ApplyAsync(p, done)
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+		if n := db.Stats().Commits - before; n != 1 {
+			t.Errorf("part %d took %d commits", i, n)
+		}
+		c, err := db.Cursor("things")
+		if moved := err == nil && c == 1; moved != (i == len(parts)-1) {
+			t.Errorf("after part %d the cursor is %d (%v)", i, c, err)
+		}
+	}
+	for _, c := range counts {
+		if e, err := db.State(c.id); err != nil || string(e.Value) != c.id {
+			t.Errorf("state of %s: %v %v", c.id, e, err)
+		}
+		if h, err := db.History(c.id, time.Time{}, time.Time{}, 100); err != nil || len(h) != c.n {
+			t.Errorf("history of %s: %d entries, want %d (%v)", c.id, len(h), c.n, err)
+		}
+	}
+
+	// Small things share a part; an empty batch has none.
+	b = db.NewBatch()
+	for _, id := range []string{"a", "b", "c"} {
+		b.AppendHistory(id, at, []byte("x"))
+		b.PutState(id, []byte("x"), at)
+	}
+	if parts := b.Split(5); len(parts) != 1 || parts[0].Len() != 6 {
+		t.Errorf("three small things: %d parts", len(parts))
+	}
+	if parts := db.NewBatch().Split(5); len(parts) != 0 {
+		t.Errorf("an empty batch split into %d parts", len(parts))
+	}
+}
