@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/edgegate/edgegate/store"
 	"github.com/edgegate/edgegate/store/storetest"
@@ -63,4 +64,43 @@ func BenchmarkAppendSerial(b *testing.B) {
 	}
 	b.StopTimer()
 	reportFsyncs(b, db, before)
+}
+
+// BenchmarkHistoryAtCap is the things hub under load: each op applies one
+// batch of 256 history entries to each of 4 things whose history is full,
+// so every entry added trims one.
+func BenchmarkHistoryAtCap(b *testing.B) {
+	const perThing, cap = 256, 2000
+	db := storetest.MustOpen(b, store.Options{Logger: discardLogger(), HistoryPerThing: cap})
+	value := []byte(`{"at":"2026-12-03T00:00:00Z","values":[{"name":"temperature","value":21.5,"unit":"Cel"}]}`)
+	at := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	apply := func() {
+		batch := db.NewBatch()
+		for _, id := range []string{"osp:1:1", "osp:1:2", "osp:1:3", "osp:1:4"} {
+			for range perThing {
+				at = at.Add(time.Millisecond)
+				if err := batch.AppendHistory(id, at, value); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		done := make(chan error, 1)
+		db.ApplyAsync(batch, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range cap / perThing {
+		apply() // fill to the cap
+	}
+	before := db.Stats().HistoryTrimmed
+	b.ResetTimer()
+	for range b.N {
+		apply()
+	}
+	b.StopTimer()
+	if db.Stats().HistoryTrimmed == before {
+		b.Fatal("nothing was trimmed")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4*perThing), "ns/entry")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -239,17 +238,17 @@ func (db *DB) putHistory(tx *bolt.Tx, thingID string, entries []historyEntry) er
 	}
 	count := tb.Sequence() + uint64(len(entries))
 	if count > limit {
-		var keys [][]byte
+		// Delete at the cursor, which then stands on the next entry's
+		// position; First finds it again without a search by key (Next
+		// after Delete would skip one: bbolt issue #146).
+		var trimmed uint64
 		c := tb.Cursor()
-		for k, _ := c.First(); k != nil && uint64(len(keys)) < count-limit; k, _ = c.Next() {
-			keys = append(keys, slices.Clone(k))
-		}
-		for _, k := range keys {
-			if err := tb.Delete(k); err != nil {
+		for k, _ := c.First(); k != nil && trimmed < count-limit; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
 				return err
 			}
+			trimmed++
 		}
-		trimmed := uint64(len(keys))
 		count -= trimmed
 		// Counted only if the transaction commits, before any caller of
 		// the batch is told it is durable.
