@@ -321,7 +321,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	pctx, pcancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(projDone)
+		persDone := make(chan struct{})
+		go func() {
+			defer close(persDone)
+			g.proj.pers.run(pctx)
+		}()
 		g.proj.run(pctx)
+		<-persDone
 	}()
 	start("tick", func(ctx context.Context) error {
 		t := time.NewTicker(250 * time.Millisecond)

@@ -41,47 +41,102 @@ func restoreState(t *things.Thing, value []byte) {
 	t.LastSeen = rec.LastSeen
 }
 
-// persister hands the hub's changes to the store's group committer without
-// waiting for their fsync: state and history are derived from the journal,
-// which is durable first, and the projector's cursor is committed with or
-// after them, so a crash loses nothing that a replay does not rebuild.
+// persister hands the hub's changes to the store's group committer: state
+// and history are derived from the journal, which is durable first, and the
+// projector's cursor is committed with or after them, so a crash loses
+// nothing that a replay does not rebuild.
 //
 // While the projector applies a run of readings (between begin and commit),
-// the changes are gathered into one store.Batch with the cursor last: a run
-// of hundreds of readings costs the committer one queued write, not two per
-// reading. (The projector wraps the run in Hub.BeginBatch and EndBatch, so
-// each thing's state arrives once per run.) Outside a run (presence, a
-// re-described thing) each change is queued at once.
+// the changes are gathered into one store.Batch with the cursor last. commit
+// splits it into parts of whole things (store.Batch.Split) and queues them;
+// run hands the store one part at a time, the next once the one before is
+// durable. A run of thousands of readings then costs the committer a few
+// bounded writes, each riding along with the journal appends of one group
+// commit, instead of one long transaction that every sensor's ACK would
+// wait behind. (The projector wraps the run in Hub.BeginBatch and EndBatch,
+// so each thing's state arrives once per run.)
+//
+// A change outside a run (presence, a re-described thing) is queued behind
+// the parts still waiting, so that no older snapshot of a thing lands after
+// it, or handed to the store at once when none are.
 type persister struct {
-	db  *store.DB
-	log *slog.Logger
+	db   *store.DB
+	log  *slog.Logger
+	kick chan struct{} // something was queued
 
-	mu    sync.Mutex
-	batch *store.Batch // non-nil during a run
+	mu      sync.Mutex
+	batch   *store.Batch // non-nil during a run
+	queue   []queuedPart // waiting parts; queue[0] is with the store
+	queued  int          // the writes in queue
+	stopped bool         // run has returned: nothing waits for the queue
+	drained *sync.Cond   // signalled whenever queue shrinks, and at stop
 }
 
+// queuedPart is a batch waiting in the persister's queue and its size
+// (ApplyAsync empties the batch).
+type queuedPart struct {
+	b      *store.Batch
+	writes int
+}
+
+// persistAhead is how many writes the persister holds before commit waits:
+// the projector prepares its next run while the last one's parts drain,
+// and runs no further ahead.
+const persistAhead = 2 * projectBatch
+
 func newPersister(db *store.DB, log *slog.Logger) *persister {
-	return &persister{db: db, log: log}
+	p := &persister{db: db, log: log, kick: make(chan struct{}, 1)}
+	p.drained = sync.NewCond(&p.mu)
+	return p
 }
 
 func (p *persister) PutState(thingID string, value []byte, at time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.batch == nil {
+	if p.batch != nil {
+		return p.batch.PutState(thingID, value, at)
+	}
+	if len(p.queue) == 0 {
 		p.db.PutStateAsync(thingID, value, at, p.done("state"))
 		return nil
 	}
-	return p.batch.PutState(thingID, value, at)
+	b := p.db.NewBatch()
+	if err := b.PutState(thingID, value, at); err != nil {
+		return err
+	}
+	p.enqueue(b)
+	return nil
 }
 
 func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.batch == nil {
+	if p.batch != nil {
+		return p.batch.AppendHistory(thingID, at, value)
+	}
+	if len(p.queue) == 0 {
 		p.db.AppendHistoryAsync(thingID, at, value, p.done("history"))
 		return nil
 	}
-	return p.batch.AppendHistory(thingID, at, value)
+	b := p.db.NewBatch()
+	if err := b.AppendHistory(thingID, at, value); err != nil {
+		return err
+	}
+	p.enqueue(b)
+	return nil
+}
+
+// enqueue adds b to the queue; call it with p.mu held.
+func (p *persister) enqueue(b *store.Batch) {
+	if p.stopped {
+		return // stopping: the replay at the next start rebuilds it
+	}
+	p.queue = append(p.queue, queuedPart{b, b.Len()})
+	p.queued += b.Len()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // begin starts gathering changes into one batch.
@@ -91,15 +146,80 @@ func (p *persister) begin() {
 	p.mu.Unlock()
 }
 
-// commit queues the gathered changes and the projector's cursor as one
-// write.
-func (p *persister) commit(consumer string, cursor uint64) {
+// commit queues the gathered changes and the projector's cursor in parts
+// of about part history entries (at once, so that a change made after the
+// run queues behind them), then waits while more than persistAhead writes
+// are queued.
+func (p *persister) commit(consumer string, cursor uint64, part int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := p.batch
 	p.batch = nil
 	_ = b.SetCursor(consumer, cursor)
-	p.db.ApplyAsync(b, p.done("projection"))
+	for _, b := range b.Split(part) {
+		p.enqueue(b)
+	}
+	for p.queued > persistAhead && !p.stopped {
+		p.drained.Wait()
+	}
+}
+
+// flush waits until every queued part is durable or has failed, or run
+// has returned.
+func (p *persister) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) > 0 && !p.stopped {
+		p.drained.Wait()
+	}
+}
+
+// run hands the queued parts to the store one at a time until ctx ends. A
+// failed part is logged and the others still go: each thing is whole in
+// one part, so its stored state and history stay consistent. What is still
+// queued when ctx ends is dropped: the projector's cursor did not pass it,
+// so the next start replays it.
+func (p *persister) run(ctx context.Context) {
+	defer func() {
+		p.mu.Lock()
+		p.stopped = true
+		clear(p.queue)
+		p.queue, p.queued = p.queue[:0], 0
+		p.drained.Broadcast()
+		p.mu.Unlock()
+	}()
+	done := make(chan error, 1)
+	for {
+		p.mu.Lock()
+		var head *store.Batch
+		if len(p.queue) > 0 {
+			head = p.queue[0].b
+		}
+		p.mu.Unlock()
+		if head == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.kick:
+				continue
+			}
+		}
+		p.db.ApplyAsync(head, func(err error) { done <- err })
+		// done always comes: the store completes every write it took,
+		// and its Close waits for this goroutine's end.
+		if err := <-done; err != nil && !errors.Is(err, store.ErrClosed) {
+			p.log.Warn("things: persist failed", "what", "projection", "err", err)
+		}
+		p.mu.Lock()
+		p.queued -= p.queue[0].writes
+		p.queue[0] = queuedPart{}
+		p.queue = p.queue[1:]
+		p.drained.Broadcast()
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 func (p *persister) done(what string) func(error) {

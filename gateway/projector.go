@@ -14,8 +14,21 @@ import (
 // projectorConsumer is the projector's cursor name in the store.
 const projectorConsumer = "things"
 
-// projectBatch is how many journal readings the projector reads at a time.
-const projectBatch = 512
+// projectBatch is how many journal readings the projector reads, and
+// applies, at a time: each thing's state is written once per run.
+const projectBatch = 4096
+
+// projectPart is how many history entries the projector's writes put in
+// one commit. A run's writes are split by thing into parts of about this
+// size, committed one after another (see persister), so that no commit of
+// the journal waits long behind derived data.
+const projectPart = 256
+
+// projectPartBehind is the part size while the projector is behind by a
+// full batch: under sustained load one part per commit of projectPart
+// entries would not keep up with the journal. It also caps one device's
+// readings in a run, so that no part is much larger.
+const projectPartBehind = 4 * projectPart
 
 // projectLinger is how long the projector waits after a wake-up before it
 // applies what was journaled, unless a full batch (projectBatch readings)
@@ -38,8 +51,9 @@ type projector struct {
 	log     *slog.Logger
 	wake    wakeup
 
-	next      uint64 // the next sequence to apply; only run touches it
-	replayTo  uint64 // readings up to here were journaled before this start
+	next      uint64                 // the next sequence to apply; only run touches it
+	replayTo  uint64                 // readings up to here were journaled before this start
+	perThing  map[store.DeviceID]int // readings of each device in the current run
 	projected atomic.Uint64
 	undecoded atomic.Uint64
 	journaled atomic.Uint64 // the highest sequence notify reported
@@ -47,7 +61,10 @@ type projector struct {
 }
 
 func newProjector(db *store.DB, hub *things.Hub, pers *persister, devices *deviceTable, log *slog.Logger) (*projector, error) {
-	p := &projector{db: db, hub: hub, pers: pers, devices: devices, log: log, caughtUp: make(chan chan struct{})}
+	p := &projector{
+		db: db, hub: hub, pers: pers, devices: devices, log: log,
+		perThing: make(map[store.DeviceID]int), caughtUp: make(chan chan struct{}),
+	}
 	cur, err := db.Cursor(projectorConsumer)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -107,7 +124,7 @@ func (p *projector) run(ctx context.Context) {
 	linger := time.NewTimer(0)
 	<-linger.C
 	for {
-		n, err := p.step()
+		more, err := p.step()
 		if err != nil && !errors.Is(err, store.ErrClosed) {
 			p.log.Error("things: reading the journal", "next", p.next, "err", err)
 			retry.Reset(time.Second)
@@ -118,7 +135,7 @@ func (p *projector) run(ctx context.Context) {
 			}
 			continue
 		}
-		if n == projectBatch {
+		if more {
 			continue
 		}
 		select {
@@ -156,33 +173,48 @@ func (p *projector) run(ctx context.Context) {
 	}
 }
 
-// catchUp applies everything journaled so far: until a step finds less
-// than a full batch.
+// catchUp applies everything journaled so far, until a step reports that
+// nothing more is waiting, and waits until its writes are durable.
 func (p *projector) catchUp() {
+	defer p.pers.flush()
 	for {
-		if n, err := p.step(); err != nil || n < projectBatch {
+		if more, err := p.step(); err != nil || !more {
 			return
 		}
 	}
 }
 
-// step applies up to projectBatch readings and reports how many it read.
-func (p *projector) step() (int, error) {
+// step applies up to projectBatch readings, and at most projectPartBehind
+// of any one device, and queues their writes with the persister. It
+// reports whether more readings may be waiting: it read a full batch or
+// stopped short.
+func (p *projector) step() (bool, error) {
 	rs, err := p.db.Readings(p.next, projectBatch)
 	if err != nil || len(rs) == 0 {
-		return 0, err
+		return false, err
 	}
+	clear(p.perThing)
 	p.pers.begin()
 	p.hub.BeginBatch()
-	for i := range rs {
-		p.apply(&rs[i])
+	n := 0
+	for ; n < len(rs); n++ {
+		r := &rs[n]
+		if p.perThing[r.Device] == projectPartBehind {
+			break // the rest go in the next run
+		}
+		p.perThing[r.Device]++
+		p.apply(r)
 	}
 	_ = p.hub.EndBatch() // failures are logged by the hub; the replay rebuilds
-	last := rs[len(rs)-1].Seq
-	p.pers.commit(projectorConsumer, last)
+	last := rs[n-1].Seq
 	p.next = last + 1
-	p.projected.Store(last)
-	return len(rs), nil
+	p.projected.Store(last) // applied to the hub; the store follows
+	part := projectPart
+	if len(rs) == projectBatch {
+		part = projectPartBehind
+	}
+	p.pers.commit(projectorConsumer, last, part)
+	return len(rs) == projectBatch || n < len(rs), nil
 }
 
 func (p *projector) apply(r *store.Reading) {
