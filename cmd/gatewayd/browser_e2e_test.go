@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,10 +53,24 @@ func startChromium(t *testing.T, bin string) string {
 		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--window-size=1280,1600", "about:blank")
 	cmd.Stdout, cmd.Stderr = nil, nil
+	// Its own process group: chromium's renderer and utility processes
+	// outlive a kill of the browser process alone and go on writing into
+	// the profile, which the test's cleanup then fails to remove.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		// The children, now orphans, are reaped by init; wait until the
+		// group is gone so that nothing writes into the profile any more.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if syscall.Kill(-cmd.Process.Pid, 0) != nil {
+				break
+			}
+		}
+	})
 	// Chromium writes the port it chose into DevToolsActivePort.
 	var port string
 	waitFor(t, "chromium's DevToolsActivePort", func() bool {
