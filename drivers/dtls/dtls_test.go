@@ -184,10 +184,14 @@ func mustDial(t *testing.T, addr net.Addr, opts ...piondtls.ClientOption) *piond
 	return c
 }
 
-// roundTrip sends pkt and expects it back. A datagram is sent again after
-// a second without the echo, five times at most: on a loaded machine the
-// loopback can lose one (as a radio link does; OSP retransmits above this
-// layer), and what the tests check is that the association carries data.
+// roundTrip sends pkt and expects it back. The datagram is sent again after
+// a second without the echo, five times at most: pion's server keeps one
+// application record that arrives before it has marked its handshake
+// complete and drops the others (pion/dtls v3.1.15 conn.go, "Never block its
+// packet reader on early application data"), which a client that writes at
+// once after its own handshake can meet on a loaded machine. A sensor's OSP
+// layer retransmits the same way; what the tests check is that the
+// association carries data.
 func roundTrip(t *testing.T, c *piondtls.Conn, pkt []byte) {
 	t.Helper()
 	buf := make([]byte, 2048)
