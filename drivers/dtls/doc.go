@@ -43,6 +43,12 @@
 // by timeout on both sides, not by alert. An unknown or malformed identity
 // fails at once with a fatal alert.
 //
+// Application records that reach pion before its server side has marked the
+// handshake complete (a client writing the moment its own handshake ends)
+// are kept one at a time and the others dropped silently, in pion, before
+// this package sees them. OSP loses nothing by it: an unacknowledged CONNECT
+// or DATA is sent again by the sensor.
+//
 // Timeouts run on the wall clock, through pion's deadlines; only the rate
 // limiter takes an injected clock (Options.Now).
 //
