@@ -46,8 +46,9 @@
 // Application records that reach pion before its server side has marked the
 // handshake complete (a client writing the moment its own handshake ends)
 // are kept one at a time and the others dropped silently, in pion, before
-// this package sees them. OSP loses nothing by it: an unacknowledged CONNECT
-// or DATA is sent again by the sensor.
+// this package sees them. The sensor sends an unanswered CONNECT and an
+// unacknowledged AckReq DATA again; a DATA without AckReq can be lost there
+// as on any UDP link.
 //
 // Timeouts run on the wall clock, through pion's deadlines; only the rate
 // limiter takes an injected clock (Options.Now).
