@@ -155,7 +155,7 @@ func (g *Gateway) removeThing(id store.DeviceID) {
 	if err := g.hub.Remove(tid); err != nil && !errors.Is(err, things.ErrUnknownThing) {
 		g.log.Warn("remove thing", "thing", tid, "err", err)
 	}
-	if err := g.db.DeleteThing(tid); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := g.proj.pers.deleteThing(tid); err != nil && !errors.Is(err, store.ErrNotFound) {
 		g.log.Warn("delete thing state", "thing", tid, "err", err)
 	}
 }

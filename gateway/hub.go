@@ -66,17 +66,19 @@ type persister struct {
 
 	mu      sync.Mutex
 	batch   *store.Batch // non-nil during a run
+	deletes []string     // things removed during the run, deleted after it
 	queue   []queuedPart // waiting parts; queue[0] is with the store
 	queued  int          // the writes in queue
 	stopped bool         // run has returned: nothing waits for the queue
 	drained *sync.Cond   // signalled whenever queue shrinks, and at stop
 }
 
-// queuedPart is a batch waiting in the persister's queue and its size
-// (ApplyAsync empties the batch).
+// queuedPart is a batch waiting in the persister's queue and its size, or
+// (b nil) the deletion of a removed thing's state and history.
 type queuedPart struct {
 	b      *store.Batch
 	writes int
+	del    string
 }
 
 // persistAhead is how many writes the persister holds before commit waits:
@@ -126,13 +128,36 @@ func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) er
 	return nil
 }
 
+// deleteThing deletes a removed thing's state and history after every
+// write of it that is queued or being gathered, so that none lands after
+// the deletion and writes it back.
+func (p *persister) deleteThing(thingID string) error {
+	p.mu.Lock()
+	switch {
+	case p.batch != nil:
+		p.deletes = append(p.deletes, thingID)
+	case len(p.queue) > 0:
+		p.enqueuePart(queuedPart{del: thingID, writes: 1})
+	default:
+		p.mu.Unlock()
+		return p.db.DeleteThing(thingID)
+	}
+	p.mu.Unlock()
+	return nil
+}
+
 // enqueue adds b to the queue; call it with p.mu held.
 func (p *persister) enqueue(b *store.Batch) {
+	p.enqueuePart(queuedPart{b: b, writes: b.Len()})
+}
+
+// enqueuePart adds q to the queue; call it with p.mu held.
+func (p *persister) enqueuePart(q queuedPart) {
 	if p.stopped {
 		return // stopping: the replay at the next start rebuilds it
 	}
-	p.queue = append(p.queue, queuedPart{b, b.Len()})
-	p.queued += b.Len()
+	p.queue = append(p.queue, q)
+	p.queued += q.writes
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -159,6 +184,10 @@ func (p *persister) commit(consumer string, cursor uint64, part int) {
 	for _, b := range b.Split(part) {
 		p.enqueue(b)
 	}
+	for _, id := range p.deletes {
+		p.enqueuePart(queuedPart{del: id, writes: 1})
+	}
+	p.deletes = p.deletes[:0]
 	for p.queued > persistAhead && !p.stopped {
 		p.drained.Wait()
 	}
@@ -175,8 +204,9 @@ func (p *persister) flush() {
 }
 
 // run hands the queued parts to the store one at a time until ctx ends. A
-// failed part is logged and the others still go: each thing is whole in
-// one part, so its stored state and history stay consistent. What is still
+// part that failed is applied again after persistRetry (nothing of it was
+// committed), and no later part goes first: a cursor never passes what it
+// covers, and no thing's state gets ahead of its history. What is still
 // queued when ctx ends is dropped: the projector's cursor did not pass it,
 // so the next start replays it.
 func (p *persister) run(ctx context.Context) {
@@ -189,26 +219,44 @@ func (p *persister) run(ctx context.Context) {
 		p.mu.Unlock()
 	}()
 	done := make(chan error, 1)
+	retry := time.NewTimer(0)
+	<-retry.C
 	for {
 		p.mu.Lock()
-		var head *store.Batch
+		var head queuedPart
 		if len(p.queue) > 0 {
-			head = p.queue[0].b
+			head = p.queue[0]
 		}
 		p.mu.Unlock()
-		if head == nil {
+		switch {
+		case head.writes == 0:
 			select {
 			case <-ctx.Done():
 				return
 			case <-p.kick:
-				continue
 			}
-		}
-		p.db.ApplyAsync(head, func(err error) { done <- err })
-		// done always comes: the store completes every write it took,
-		// and its Close waits for this goroutine's end.
-		if err := <-done; err != nil && !errors.Is(err, store.ErrClosed) {
-			p.log.Warn("things: persist failed", "what", "projection", "err", err)
+			continue
+		case head.b == nil:
+			if err := p.db.DeleteThing(head.del); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrClosed) {
+				p.log.Warn("things: delete a removed thing's state", "thing", head.del, "err", err)
+			}
+		default:
+			p.db.ApplyAsync(head.b, func(err error) { done <- err })
+			// done always comes: the store completes every write it took,
+			// and its Close waits for this goroutine's end.
+			if err := <-done; err != nil && !errors.Is(err, store.ErrClosed) {
+				if !errors.Is(err, store.ErrInvalid) { // a rejected write: the rest committed
+					p.log.Warn("things: persist failed; retrying", "what", "projection", "in", persistRetry, "err", err)
+					retry.Reset(persistRetry)
+					select {
+					case <-ctx.Done():
+						return
+					case <-retry.C:
+					}
+					continue
+				}
+				p.log.Warn("things: persist failed", "what", "projection", "err", err)
+			}
 		}
 		p.mu.Lock()
 		p.queued -= p.queue[0].writes
@@ -221,6 +269,10 @@ func (p *persister) run(ctx context.Context) {
 		}
 	}
 }
+
+// persistRetry is how long the persister waits before it applies a failed
+// part again.
+const persistRetry = time.Second
 
 func (p *persister) done(what string) func(error) {
 	return func(err error) {

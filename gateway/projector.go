@@ -102,7 +102,7 @@ func (p *projector) batchWaiting() bool {
 }
 
 // drain waits until the projector has applied everything journaled so far
-// (or five seconds passed).
+// and its writes are durable (or five seconds passed).
 func (p *projector) drain() {
 	done := make(chan struct{})
 	select {
@@ -135,7 +135,7 @@ func (p *projector) run(ctx context.Context) {
 			}
 			continue
 		}
-		if more {
+		if more && ctx.Err() == nil {
 			continue
 		}
 		select {

@@ -183,7 +183,10 @@ func (b *Batch) SetCursor(consumer string, seq uint64) error {
 
 // ApplyAsync queues the batch's writes as one write and returns; done (nil
 // allowed) is called once they are durable, or with the error. The batch
-// must not be used afterwards. An empty batch calls done(nil) at once.
+// must not be changed until done is called. After an error that does not
+// match ErrInvalid or ErrClosed, nothing of it was committed (the size cap
+// refused it, or the transaction failed), and it may be applied again. An
+// empty batch calls done(nil) at once.
 //
 // A write that the transaction rejects (a cursor past the journal's end) is
 // skipped and reported through done; the batch's other writes still commit.
@@ -197,7 +200,6 @@ func (db *DB) ApplyAsync(b *Batch, done func(error)) {
 		return
 	}
 	fns, size, history, things := b.fns, b.size, b.history, b.things
-	b.fns, b.size, b.history, b.things = nil, 0, nil, nil
 	var rejected []error
 	db.writeAsync("batch", size, func(tx *bolt.Tx) error {
 		rejected = rejected[:0]

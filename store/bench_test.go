@@ -84,9 +84,9 @@ func BenchmarkHistoryAtCap(b *testing.B) {
 				}
 			}
 		}
-		done := make(chan error, 1)
-		db.ApplyAsync(batch, func(err error) { done <- err })
-		if err := <-done; err != nil {
+		done, ch := doneChan()
+		db.ApplyAsync(batch, done)
+		if err := <-ch; err != nil {
 			b.Fatal(err)
 		}
 	}

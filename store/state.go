@@ -202,7 +202,7 @@ func (db *DB) appendHistory(thingID string, at time.Time, value []byte) (int64, 
 	}
 	v := append([]byte{historyV1}, value...)
 	entries := []historyEntry{{at: at, value: v}}
-	return int64(len(thingID) + 16 + len(v) + 2*leafOverhead), func(tx *bolt.Tx) error {
+	return historySize(thingID, v), func(tx *bolt.Tx) error {
 		return db.putHistory(tx, thingID, entries)
 	}, nil
 }
