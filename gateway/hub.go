@@ -58,7 +58,8 @@ func restoreState(t *things.Thing, value []byte) {
 //
 // A change outside a run (presence, a re-described thing) is queued behind
 // the parts still waiting, so that no older snapshot of a thing lands after
-// it, or handed to the store at once when none are.
+// it, or handed to the store at once when none are. A removed thing's
+// deletion is queued the same way.
 type persister struct {
 	db   *store.DB
 	log  *slog.Logger
@@ -73,12 +74,19 @@ type persister struct {
 	drained *sync.Cond   // signalled whenever queue shrinks, and at stop
 }
 
-// queuedPart is a batch waiting in the persister's queue and its size, or
-// (b nil) the deletion of a removed thing's state and history.
+// queuedPart is a batch waiting in the persister's queue, or (b nil) the
+// deletion of a removed thing's state and history.
 type queuedPart struct {
-	b      *store.Batch
-	writes int
-	del    string
+	b   *store.Batch
+	del string
+}
+
+// writes is how many writes q holds, for persistAhead.
+func (q queuedPart) writes() int {
+	if q.b == nil {
+		return 1
+	}
+	return q.b.Len()
 }
 
 // persistAhead is how many writes the persister holds before commit waits:
@@ -102,12 +110,7 @@ func (p *persister) PutState(thingID string, value []byte, at time.Time) error {
 		p.db.PutStateAsync(thingID, value, at, p.done("state"))
 		return nil
 	}
-	b := p.db.NewBatch()
-	if err := b.PutState(thingID, value, at); err != nil {
-		return err
-	}
-	p.enqueue(b)
-	return nil
+	return p.tail(func(b *store.Batch) error { return b.PutState(thingID, value, at) })
 }
 
 func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) error {
@@ -120,8 +123,23 @@ func (p *persister) AppendHistory(thingID string, at time.Time, value []byte) er
 		p.db.AppendHistoryAsync(thingID, at, value, p.done("history"))
 		return nil
 	}
+	return p.tail(func(b *store.Batch) error { return b.AppendHistory(thingID, at, value) })
+}
+
+// tail adds a write made outside a run behind everything queued: to the
+// last queued part when the store does not have it yet (so that a burst of
+// presence changes costs one part, not one commit each), else to a new
+// part. Call it with p.mu held and the queue not empty.
+func (p *persister) tail(write func(*store.Batch) error) error {
+	if n := len(p.queue); n > 1 && p.queue[n-1].b != nil && !p.stopped {
+		if err := write(p.queue[n-1].b); err != nil {
+			return err
+		}
+		p.queued++
+		return nil
+	}
 	b := p.db.NewBatch()
-	if err := b.AppendHistory(thingID, at, value); err != nil {
+	if err := write(b); err != nil {
 		return err
 	}
 	p.enqueue(b)
@@ -137,7 +155,7 @@ func (p *persister) deleteThing(thingID string) error {
 	case p.batch != nil:
 		p.deletes = append(p.deletes, thingID)
 	case len(p.queue) > 0:
-		p.enqueuePart(queuedPart{del: thingID, writes: 1})
+		p.enqueuePart(queuedPart{del: thingID})
 	default:
 		p.mu.Unlock()
 		return p.db.DeleteThing(thingID)
@@ -148,7 +166,7 @@ func (p *persister) deleteThing(thingID string) error {
 
 // enqueue adds b to the queue; call it with p.mu held.
 func (p *persister) enqueue(b *store.Batch) {
-	p.enqueuePart(queuedPart{b: b, writes: b.Len()})
+	p.enqueuePart(queuedPart{b: b})
 }
 
 // enqueuePart adds q to the queue; call it with p.mu held.
@@ -157,7 +175,7 @@ func (p *persister) enqueuePart(q queuedPart) {
 		return // stopping: the replay at the next start rebuilds it
 	}
 	p.queue = append(p.queue, q)
-	p.queued += q.writes
+	p.queued += q.writes()
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -185,7 +203,7 @@ func (p *persister) commit(consumer string, cursor uint64, part int) {
 		p.enqueue(b)
 	}
 	for _, id := range p.deletes {
-		p.enqueuePart(queuedPart{del: id, writes: 1})
+		p.enqueuePart(queuedPart{del: id})
 	}
 	p.deletes = p.deletes[:0]
 	for p.queued > persistAhead && !p.stopped {
@@ -224,12 +242,13 @@ func (p *persister) run(ctx context.Context) {
 	for {
 		p.mu.Lock()
 		var head queuedPart
-		if len(p.queue) > 0 {
+		queued := len(p.queue) > 0
+		if queued {
 			head = p.queue[0]
 		}
 		p.mu.Unlock()
 		switch {
-		case head.writes == 0:
+		case !queued:
 			select {
 			case <-ctx.Done():
 				return
@@ -259,7 +278,7 @@ func (p *persister) run(ctx context.Context) {
 			}
 		}
 		p.mu.Lock()
-		p.queued -= p.queue[0].writes
+		p.queued -= p.queue[0].writes()
 		p.queue[0] = queuedPart{}
 		p.queue = p.queue[1:]
 		p.drained.Broadcast()

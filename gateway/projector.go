@@ -54,6 +54,7 @@ type projector struct {
 	next      uint64                 // the next sequence to apply; only run touches it
 	replayTo  uint64                 // readings up to here were journaled before this start
 	perThing  map[store.DeviceID]int // readings of each device in the current run
+	carry     []store.Reading        // read by the last run, left for the next
 	projected atomic.Uint64
 	undecoded atomic.Uint64
 	journaled atomic.Uint64 // the highest sequence notify reported
@@ -189,9 +190,23 @@ func (p *projector) catchUp() {
 // reports whether more readings may be waiting: it read a full batch or
 // stopped short.
 func (p *projector) step() (bool, error) {
-	rs, err := p.db.Readings(p.next, projectBatch)
-	if err != nil || len(rs) == 0 {
-		return false, err
+	rs, from := p.carry, p.next
+	if len(rs) > 0 {
+		from = rs[len(rs)-1].Seq + 1
+	}
+	if len(rs) < projectBatch {
+		more, err := p.db.Readings(from, projectBatch-len(rs))
+		if err != nil {
+			return false, err
+		}
+		if len(rs) == 0 {
+			rs = more
+		} else {
+			rs = append(rs, more...) // into rs's spare capacity, past the last run's
+		}
+	}
+	if len(rs) == 0 {
+		return false, nil
 	}
 	clear(p.perThing)
 	p.pers.begin()
@@ -206,6 +221,10 @@ func (p *projector) step() (bool, error) {
 		p.apply(r)
 	}
 	_ = p.hub.EndBatch() // failures are logged by the hub; the replay rebuilds
+	p.carry = nil
+	if n < len(rs) {
+		p.carry = rs[n:]
+	}
 	last := rs[n-1].Seq
 	p.next = last + 1
 	p.projected.Store(last) // applied to the hub; the store follows

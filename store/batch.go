@@ -108,62 +108,53 @@ func historySize(thingID string, v []byte) int64 {
 //
 // b must not be used afterwards. An empty batch splits into none.
 func (b *Batch) Split(maxHistory int) []*Batch {
-	type group struct {
-		history []historyEntry
-		writes  []batchWrite
-	}
-	groups := make(map[string]*group, len(b.things))
-	var order []string
-	get := func(id string) *group {
-		g, ok := groups[id]
-		if !ok {
-			g = &group{}
-			groups[id] = g
-			order = append(order, id)
-		}
-		return g
-	}
-	for _, id := range b.things {
-		get(id).history = b.history[id]
-	}
+	// Things in order: those with history (first entry first), then those
+	// with states only; the writes of no thing apart.
+	order := b.things
+	writes := make(map[string][]batchWrite)
 	var rest []batchWrite
 	for _, w := range b.fns {
 		if w.thing == "" {
 			rest = append(rest, w)
 			continue
 		}
-		g := get(w.thing)
-		g.writes = append(g.writes, w)
+		if _, seen := writes[w.thing]; !seen && b.history[w.thing] == nil {
+			order = append(order, w.thing)
+		}
+		writes[w.thing] = append(writes[w.thing], w)
 	}
+	history := b.history
 	b.fns, b.size, b.history, b.things = nil, 0, nil, nil
 
 	var parts []*Batch
 	cur, n := b.db.NewBatch(), 0
+	add := func(w batchWrite) {
+		cur.fns = append(cur.fns, w)
+		cur.size += w.size
+	}
 	for _, id := range order {
-		g := groups[id]
-		if n > 0 && n+len(g.history) > maxHistory {
+		es := history[id]
+		if n > 0 && n+len(es) > maxHistory {
 			parts = append(parts, cur)
 			cur, n = b.db.NewBatch(), 0
 		}
-		if len(g.history) > 0 {
+		if len(es) > 0 {
 			if cur.history == nil {
 				cur.history = make(map[string][]historyEntry)
 			}
-			cur.history[id] = g.history
+			cur.history[id] = es
 			cur.things = append(cur.things, id)
-			for _, e := range g.history {
+			for _, e := range es {
 				cur.size += historySize(id, e.value)
 			}
+			n += len(es)
 		}
-		for _, w := range g.writes {
-			cur.fns = append(cur.fns, w)
-			cur.size += w.size
+		for _, w := range writes[id] {
+			add(w)
 		}
-		n += len(g.history)
 	}
 	for _, w := range rest {
-		cur.fns = append(cur.fns, w)
-		cur.size += w.size
+		add(w)
 	}
 	if cur.Len() > 0 {
 		parts = append(parts, cur)
