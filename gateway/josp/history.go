@@ -1,7 +1,6 @@
 package josp
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/edgegate/edgegate/gateway/josp/wire"
@@ -43,8 +42,8 @@ func (o *object) history(req wire.HistoryRequest) wire.StatusHistory {
 	var oldB bool
 	var oldV float64
 	for _, en := range entries {
-		var rec things.HistoryRecord
-		if json.Unmarshal(en.Value, &rec) != nil {
+		rec, err := things.ParseHistory(en.At, en.Value)
+		if err != nil {
 			continue
 		}
 		for _, pv := range rec.Values {

@@ -23,7 +23,7 @@
 //
 // When [Options.Persister] is set, the hub hands it every change: the whole
 // state of the thing ([StateRecord] as JSON) through PutState, and each
-// reading ([HistoryRecord] as JSON) through AppendHistory. Calls are made in
+// reading ([HistoryRecord] in its binary form) through AppendHistory. Calls are made in
 // the order the changes were applied, outside the hub's read lock so readers
 // are not held up by a slow disk.
 //

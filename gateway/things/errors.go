@@ -33,6 +33,9 @@ var (
 	// ErrPropertyType is returned when an update's value has another type than
 	// the declared property (an Int is accepted for a Float property).
 	ErrPropertyType = errors.New("things: value type does not match property")
+	// ErrBadHistory is returned by ParseHistory for bytes that are neither
+	// form of a HistoryRecord.
+	ErrBadHistory = errors.New("things: malformed history record")
 	// ErrClosed is returned when the hub was closed.
 	ErrClosed = errors.New("things: hub closed")
 

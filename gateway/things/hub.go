@@ -23,7 +23,9 @@ type Persister interface {
 	// PutState replaces the latest state of a thing: value is a StateRecord
 	// as JSON, at the time of the change.
 	PutState(thingID string, value []byte, at time.Time) error
-	// AppendHistory records one reading: value is a HistoryRecord as JSON.
+	// AppendHistory records one reading at at: value is a HistoryRecord in
+	// its binary form (HistoryRecord.AppendBinary), which ParseHistory
+	// reads back given at.
 	AppendHistory(thingID string, at time.Time, value []byte) error
 }
 
@@ -38,8 +40,9 @@ type StateRecord struct {
 	Properties []Property `json:"properties"`
 }
 
-// HistoryRecord is the JSON document the hub hands to
-// Persister.AppendHistory: the values of one reading.
+// HistoryRecord is what the hub hands to Persister.AppendHistory, in its
+// binary form: the values of one reading. Its JSON form is what versions
+// before the binary form stored; ParseHistory reads both.
 type HistoryRecord struct {
 	At     time.Time       `json:"at"`
 	Values []PropertyValue `json:"values"`
@@ -418,7 +421,7 @@ func (h *Hub) persistUnlock(e *entry, at time.Time, hist *HistoryRecord) error {
 	var history []byte
 	if hist != nil {
 		var err error
-		if history, err = hist.AppendJSON(make([]byte, 0, 64+96*len(hist.Values))); err != nil {
+		if history, err = hist.AppendBinary(make([]byte, 0, 1+48*len(hist.Values))); err != nil {
 			h.mu.Unlock()
 			return fmt.Errorf("things: encode history of %q: %w", id, err)
 		}

@@ -486,8 +486,8 @@ func TestPersisterSeesEveryChange(t *testing.T) {
 	if mp.puts != 4 || len(mp.history) != 2 {
 		t.Fatalf("%d PutState, %d AppendHistory; want 4 and 2", mp.puts, len(mp.history))
 	}
-	var hist HistoryRecord
-	if err := json.Unmarshal(mp.history[1].value, &hist); err != nil {
+	hist, err := ParseHistory(mp.history[1].at, mp.history[1].value)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !mp.history[1].at.Equal(t2) || !hist.At.Equal(t2) || len(hist.Values) != 1 || hist.Values[0].Name != "raw_10" || !hist.Values[0].Raw {

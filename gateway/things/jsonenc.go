@@ -173,33 +173,3 @@ func (r *StateRecord) AppendJSON(b []byte) ([]byte, error) {
 	}
 	return append(b, `]}`...), nil
 }
-
-// AppendJSON appends the record's JSON (the encoding/json form of its
-// struct tags) to b.
-func (r *HistoryRecord) AppendJSON(b []byte) ([]byte, error) {
-	b = append(b, `{"at":`...)
-	b = appendTime(b, r.At)
-	b = append(b, `,"values":`...)
-	if r.Values == nil {
-		return append(b, `null}`...), nil
-	}
-	b = append(b, '[')
-	var err error
-	for i := range r.Values {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		pv := &r.Values[i]
-		b = append(b, `{"name":`...)
-		b = appendString(b, pv.Name)
-		b = append(b, `,"value":`...)
-		if b, err = pv.Value.AppendJSON(b); err != nil {
-			return b, err
-		}
-		if pv.Raw {
-			b = append(b, `,"raw":true`...)
-		}
-		b = append(b, '}')
-	}
-	return append(b, `]}`...), nil
-}
