@@ -78,12 +78,13 @@ func BenchmarkHistoryAtCap(b *testing.B) {
 		things, perThing int
 		value            []byte
 	}{
-		// A large batch of few things, and the projector's part under
-		// load: 256 entries over 32 sensors.
+		// A large batch of few things; the projector's part under load
+		// (whole things, 256 entries), with its entries as JSON and in
+		// the binary form of a 32-byte raw payload; many small things.
 		{"things=4/per=256", 4, 256, jsonValue},
 		{"things=2/per=128", 2, 128, jsonValue},
 		{"things=32/per=8", 32, 8, jsonValue},
-		{"things=32/per=8/value=40", 32, 8, jsonValue[:40]},
+		{"things=2/per=128/value=43", 2, 128, jsonValue[:43]},
 	}
 	for _, sh := range shapes {
 		b.Run(sh.name, func(b *testing.B) {
