@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,8 +77,7 @@ func (b *Batch) AppendHistory(thingID string, at time.Time, value []byte) error 
 	if err := errors.Join(checkName("thing id", thingID), checkTime("time", at)); err != nil {
 		return fmt.Errorf("store: batch: append history: %w", err)
 	}
-	v := append(make([]byte, 0, 1+len(value)), historyV1)
-	v = append(v, value...)
+	v := slices.Clone(value)
 	if b.history == nil {
 		b.history = make(map[string][]historyEntry)
 	}
@@ -89,9 +90,15 @@ func (b *Batch) AppendHistory(thingID string, at time.Time, value []byte) error 
 	return nil
 }
 
-// historySize is the bytes one history entry adds.
+// historySize estimates, on the high side, the bytes one history entry
+// adds: its value, its header in a block (at most three full uvarints), and
+// its share of what a block costs besides (the key, a leaf element, the
+// version byte, and as much again for the thing's own bucket), whole for
+// an entry that fills a block by itself.
 func historySize(thingID string, v []byte) int64 {
-	return int64(len(thingID) + 16 + len(v) + 2*leafOverhead)
+	entry := len(v) + 3*binary.MaxVarintLen64
+	block := 16 + 1 + leafOverhead + len(thingID) + leafOverhead
+	return int64(entry + (block*entry+historyBlock-1)/historyBlock)
 }
 
 // Split divides the batch by thing into batches of about maxHistory

@@ -348,7 +348,7 @@ func TestMigrateV1(t *testing.T) {
 		if e, err := db.State("lamp"); err != nil || string(e.Value) != "on" || !e.At.Equal(at) {
 			t.Fatalf("state = %+v, %v", e, err)
 		}
-		if h, err := db.History("lamp", time.Time{}, time.Time{}, 10); err != nil || len(h) != 1 || !h[0].At.Equal(at) || string(h[0].Value) != "x" {
+		if h, err := db.History("lamp", at, at, 10); err != nil || len(h) != 1 || !h[0].At.Equal(at) || string(h[0].Value) != "x" {
 			t.Fatalf("history = %+v, %v", h, err)
 		}
 		if c, err := db.Cursor("ocs"); err != nil || c != 1 {
@@ -359,8 +359,20 @@ func TestMigrateV1(t *testing.T) {
 		}
 	}
 	check()
-	if !strings.Contains(logs.String(), "from=1 to=2") || !strings.Contains(logs.String(), "from=2 to=3") || strings.Contains(logs.String(), "from=0") {
-		t.Fatalf("want exactly the 1 to 2 and 2 to 3 migrations logged: %s", logs.String())
+	if !strings.Contains(logs.String(), "from=1 to=2") || !strings.Contains(logs.String(), "from=3 to=4") || strings.Contains(logs.String(), "from=0") {
+		t.Fatalf("want exactly the migrations from 1 logged: %s", logs.String())
+	}
+	// A version-1 history entry and the blocks written after it read as one
+	// history, in time order, an older entry included.
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)
+	for _, d := range []time.Duration{time.Second, -time.Second, 2 * time.Second} {
+		if err := db.AppendHistory("lamp", at.Add(d), []byte(d.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := db.History("lamp", time.Time{}, time.Time{}, 10)
+	if err != nil || len(h) != 4 || string(h[0].Value) != "-1s" || string(h[1].Value) != "x" || string(h[3].Value) != "2s" {
+		t.Fatalf("mixed history = %q, %v", h, err)
 	}
 	if err := db.KV("test").Put("k", []byte("v")); err != nil {
 		t.Fatalf("kv after migration: %v", err)
@@ -380,8 +392,8 @@ func TestMigrateV1(t *testing.T) {
 	if fw, err := db.GetFirmware("node-1.0"); err != nil || fw.Size != 3 || fw.Chunks != 2 {
 		t.Fatalf("firmware after reopen = %+v, %v", fw, err)
 	}
-	if n := strings.Count(logs.String(), "schema migrated"); n != 2 {
-		t.Fatalf("%d migrations logged, want 2: %s", n, logs.String())
+	if n := strings.Count(logs.String(), "schema migrated"); n != int(store.SchemaVersion)-1 {
+		t.Fatalf("%d migrations logged, want %d: %s", n, store.SchemaVersion-1, logs.String())
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the layout version this build writes and reads. A file
 // with a lower version is migrated at Open; a higher one is refused with
 // ErrSchemaTooNew.
-const SchemaVersion uint32 = 3
+const SchemaVersion uint32 = 4
 
 // Bucket names (top level).
 var (
@@ -55,6 +55,7 @@ var migrations = [...]migration{
 	{from: 0, name: "create the version-1 buckets", fn: migrateV0},
 	{from: 1, name: "create the firmware bucket", fn: migrateV1},
 	{from: 2, name: "create the kv bucket", fn: migrateV2},
+	{from: 3, name: "store history in blocks", fn: migrateV3},
 }
 
 // migrateV0 takes version 0 (a new file, or one written before the schema was
@@ -73,6 +74,13 @@ func migrateV1(tx *bolt.Tx) error {
 func migrateV2(tx *bolt.Tx) error {
 	return createBuckets(tx, v3Buckets)
 }
+
+// migrateV3 takes version 3 to version 4, whose history values may be
+// blocks of entries (see historyV2). Version-1 history values remain valid
+// as blocks of one entry, so nothing is rewritten: the new version number
+// is what keeps an older build, which cannot read blocks, from opening the
+// file.
+func migrateV3(*bolt.Tx) error { return nil }
 
 // createBuckets creates every missing top-level bucket of names. Buckets
 // that exist keep their contents.
