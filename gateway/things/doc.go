@@ -23,9 +23,9 @@
 //
 // When [Options.Persister] is set, the hub hands it every change: the whole
 // state of the thing ([StateRecord] as JSON) through PutState, and each
-// reading ([HistoryRecord] in its binary form) through AppendHistory. Calls are made in
-// the order the changes were applied, outside the hub's read lock so readers
-// are not held up by a slow disk.
+// reading ([HistoryRecord] in its binary form) through AppendHistory. Calls
+// are made in the order the changes were applied, outside the hub's read
+// lock so readers are not held up by a slow disk.
 //
 // # Device profiles
 //
