@@ -451,7 +451,21 @@ func (s *Server) allocSID() (uint16, error) {
 // Ack sends the ACKNOWLEDGE for a reading handed to HandleData, normally
 // once it is durable. While the session is paused the ACKNOWLEDGE waits for
 // its re-activation. It returns ErrSessionClosed when the session is gone.
-func (s *Server) Ack(ref AckRef) error {
+func (s *Server) Ack(ref AckRef) error { return s.AckQueued(ref, nil) }
+
+// SendQueue holds packets for sending later, together: a link's batch
+// writer. Queue takes a copy of pkt for to and reports whether it did; a
+// packet it refuses (a peer of another link, a full queue) is sent at once.
+type SendQueue interface {
+	Queue(to Peer, pkt []byte) bool
+}
+
+// AckQueued is Ack with the ACKNOWLEDGE handed to q (when q takes it)
+// instead of sent. The caller sends what q holds soon after, and lets fewer
+// than WindowSize packets wait: a packet the session sends directly in the
+// meantime overtakes them, and the client's receive window (clause 5.2)
+// still accepts them after it.
+func (s *Server) AckQueued(ref AckRef, q SendQueue) error {
 	ss := s.bySID(ref.SID)
 	if ss == nil {
 		return ErrSessionClosed
@@ -460,7 +474,9 @@ func (s *Server) Ack(ref AckRef) error {
 	ss.mu.Lock()
 	err := ErrSessionClosed
 	if ss.gen == ref.Gen && (ss.state == stateOpen || ss.state == statePaused) {
+		ss.queue = q
 		err = ss.ack(&fx, ref.MessageID)
+		ss.queue = nil
 	}
 	ss.mu.Unlock()
 	s.flush(&fx)

@@ -53,6 +53,7 @@ type session struct {
 	gen      uint64
 	w        wire
 	peer     Peer
+	queue    SendQueue // while AckQueued runs: where transmit puts packets
 	civ, siv [IVLen]byte
 
 	opened     time.Time
@@ -609,7 +610,10 @@ func (ss *session) transmit(t MsgType, flags Flags, eax bool, body []byte) error
 	bp := srv.getBuf()
 	pkt, err := ss.w.append((*bp)[:0], t, flags, eax, body)
 	if err == nil {
-		if err = ss.peer.Send(pkt); err != nil {
+		if ss.queue == nil || !ss.queue.Queue(ss.peer, pkt) {
+			err = ss.peer.Send(pkt)
+		}
+		if err != nil {
 			srv.count(CountSendErrors)
 		} else {
 			srv.count(CountTx)

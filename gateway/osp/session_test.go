@@ -431,6 +431,74 @@ func TestAckAfterCommit(t *testing.T) {
 	}
 }
 
+// holdQueue is a SendQueue that holds what it takes until release, or
+// refuses everything.
+type holdQueue struct {
+	refuse bool
+	to     []Peer
+	pkts   [][]byte
+}
+
+func (q *holdQueue) Queue(to Peer, pkt []byte) bool {
+	if q.refuse {
+		return false
+	}
+	q.to, q.pkts = append(q.to, to), append(q.pkts, append([]byte(nil), pkt...))
+	return true
+}
+
+func (q *holdQueue) release(t *testing.T) {
+	t.Helper()
+	for i, p := range q.pkts {
+		if err := q.to[i].Send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.to, q.pkts = nil, nil
+}
+
+// AckQueued hands the ACKNOWLEDGE to the queue, which sends it later; a
+// queue that refuses it leaves it to be sent at once.
+func TestAckQueued(t *testing.T) {
+	r := newRig(t, nil)
+	c := r.secureClient(nil)
+	r.connect(c)
+	c.SendData(10, []byte("a"), FlagAckReq)
+	c.SendData(10, []byte("b"), FlagAckReq)
+	r.pump(c)
+	rd := r.rec.takeReadings()
+	if len(rd) != 2 {
+		t.Fatalf("readings %+v", rd)
+	}
+	before := len(c.toClient.sent())
+	var q holdQueue
+	for _, x := range rd {
+		if err := r.srv.AckQueued(x.AckRef(), &q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(q.pkts) != 2 || len(c.toClient.sent()) != before {
+		t.Fatalf("queued %d, sent %d: want both ACKs queued and none sent", len(q.pkts), len(c.toClient.sent())-before)
+	}
+	q.release(t)
+	r.pump(c)
+	if len(c.eventsOf(ClientAcked)) != 2 || len(c.Unacked()) != 0 {
+		t.Fatal("client not acknowledged by the queued ACKs")
+	}
+
+	c.SendData(10, []byte("c"), FlagAckReq)
+	r.pump(c)
+	rd = r.rec.takeReadings()
+	refusing := holdQueue{refuse: true}
+	if err := r.srv.AckQueued(rd[0].AckRef(), &refusing); err != nil {
+		t.Fatal(err)
+	}
+	r.pump(c)
+	if len(c.eventsOf(ClientAcked)) != 3 {
+		t.Fatal("a refused ACK was not sent at once")
+	}
+}
+
 func TestAutoAck(t *testing.T) {
 	r := newRig(t, func(c *ServerConfig) { c.AutoAck = true })
 	c := r.plainClient(nil)
