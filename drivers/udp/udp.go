@@ -57,6 +57,8 @@ var ErrRateLimited = errors.New("udp: connection attempts rate limited")
 // Link is an OSP link over one UDP socket.
 type Link struct {
 	conn *net.UDPConn   // fast path when the PacketConn is a UDP socket
+	bw   batchConn      // the socket's sendmmsg; nil without conn
+	gso  atomic.Bool    // Batch may segment: on Linux until a route refuses
 	pc   net.PacketConn // any other PacketConn
 	opts Options
 
@@ -97,6 +99,8 @@ func New(pc net.PacketConn, opts Options) *Link {
 	l.conn, _ = pc.(*net.UDPConn)
 	if l.conn != nil {
 		_ = l.conn.SetReadBuffer(opts.ReadBuffer) // best effort: capped by the kernel
+		l.bw = newBatchConn(l.conn)
+		l.gso.Store(gsoSupported)
 	}
 	return l
 }
@@ -165,21 +169,26 @@ func (l *Link) read(h Handler) error {
 			}
 			return err
 		}
-		l.rx.Add(1)
-		pkt := buf[:n]
-		if n > osp.MaxPacketSize {
-			l.report(from, pkt, fmt.Errorf("%w: datagram of %d bytes", osp.ErrTooLarge, n))
-			continue
-		}
-		peer := l.peer(from)
-		if isConnectInit(pkt) && !peer.allowConnect(l.opts) {
-			l.limited.Add(1)
-			l.report(from, pkt, ErrRateLimited)
-			continue
-		}
-		if err := h.Handle(pkt, peer); err != nil {
-			l.report(from, pkt, err)
-		}
+		l.handle(h, buf[:n], from)
+	}
+}
+
+// handle passes one datagram to h, unless it is too large or a CONNECT
+// beyond the source's rate.
+func (l *Link) handle(h Handler, pkt []byte, from netip.AddrPort) {
+	l.rx.Add(1)
+	if len(pkt) > osp.MaxPacketSize {
+		l.report(from, pkt, fmt.Errorf("%w: datagram of %d bytes", osp.ErrTooLarge, len(pkt)))
+		return
+	}
+	peer := l.peer(from)
+	if isConnectInit(pkt) && !peer.allowConnect(l.opts) {
+		l.limited.Add(1)
+		l.report(from, pkt, ErrRateLimited)
+		return
+	}
+	if err := h.Handle(pkt, peer); err != nil {
+		l.report(from, pkt, err)
 	}
 }
 
@@ -225,16 +234,18 @@ func (l *Link) peer(ap netip.AddrPort) *Peer {
 			}
 		}
 	}
-	p := &Peer{link: l, addr: ap, name: l.opts.Name + ":" + ap.String(), tokens: l.opts.ConnectBurst, last: l.opts.Now()}
+	p := &Peer{link: l, addr: ap, udpAddr: net.UDPAddrFromAddrPort(ap), name: l.opts.Name + ":" + ap.String(),
+		tokens: l.opts.ConnectBurst, last: l.opts.Now()}
 	l.peers[ap] = p
 	return p
 }
 
 // Peer is one remote address on a Link: the reply path of an OSP session.
 type Peer struct {
-	link *Link
-	addr netip.AddrPort
-	name string // "udp:127.0.0.1:5000", computed once: it labels every reading
+	link    *Link
+	addr    netip.AddrPort
+	udpAddr *net.UDPAddr // addr for the interfaces that take a net.Addr
+	name    string       // "udp:127.0.0.1:5000", computed once: it labels every reading
 
 	mu     sync.Mutex
 	tokens float64
@@ -249,7 +260,7 @@ func (p *Peer) Send(pkt []byte) error {
 	if c := p.link.conn; c != nil {
 		_, err = c.WriteToUDPAddrPort(pkt, p.addr)
 	} else {
-		_, err = p.link.pc.WriteTo(pkt, net.UDPAddrFromAddrPort(p.addr))
+		_, err = p.link.pc.WriteTo(pkt, p.udpAddr)
 	}
 	if err != nil {
 		p.link.sendErrs.Add(1)

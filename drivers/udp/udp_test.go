@@ -47,7 +47,7 @@ type sensor struct {
 
 func (s *sensor) Send(pkt []byte) error { _, err := s.conn.WriteToUDP(pkt, s.to); return err }
 
-func listen(t *testing.T) *net.UDPConn {
+func listen(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
