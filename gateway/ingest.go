@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/osp"
 	"github.com/edgegate/edgegate/gateway/things"
 	"github.com/edgegate/edgegate/store"
@@ -50,11 +51,17 @@ type signalPeer interface {
 // so that the store's committer (which reports durability) goes straight
 // back to committing instead of sealing and sending packets: the two then
 // run in parallel, and a commit's ACKs go out while the next batch is
-// written.
+// written. The ACKs waiting in its queue leave together: on a UDP link in
+// one system call, a sensor's ACKs in one segmented datagram (udp.Batch).
 type acker struct {
 	srv *osp.Server
 	ch  chan osp.AckRef
 }
+
+// ackBatch is the most ACKs sealed before they are sent: about a group
+// commit's worth. udp.Batch keeps each sensor's share below its receive
+// window.
+const ackBatch = 256
 
 func newAcker(srv *osp.Server) *acker { return &acker{srv: srv, ch: make(chan osp.AckRef, 8192)} }
 
@@ -70,21 +77,39 @@ func (a *acker) push(ref osp.AckRef) {
 
 // run sends queued ACKs until ctx ends, then sends what is still queued.
 func (a *acker) run(ctx context.Context) {
+	b := udp.NewBatch(ackBatch)
 	for {
 		select {
 		case ref := <-a.ch:
-			_ = a.srv.Ack(ref) // a session gone meanwhile: the sensor retransmits
+			a.send(ref, b)
 		case <-ctx.Done():
 			for {
 				select {
 				case ref := <-a.ch:
-					_ = a.srv.Ack(ref)
+					a.send(ref, b)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// send seals the ACK for ref and those queued behind it, up to ackBatch,
+// and sends them. An ACK whose session is gone meanwhile is not sent: the
+// sensor retransmits its reading in a new session.
+func (a *acker) send(ref osp.AckRef, b *udp.Batch) {
+	_ = a.srv.AckQueued(ref, b)
+	for range ackBatch - 1 {
+		select {
+		case ref := <-a.ch:
+			_ = a.srv.AckQueued(ref, b)
+			continue
+		default:
+		}
+		break
+	}
+	_ = b.Flush() // a failed send is counted by its link; the sensor retransmits
 }
 
 // HandleEvent logs session life-cycle events and keeps the things'
