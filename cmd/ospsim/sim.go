@@ -232,6 +232,9 @@ func (s *sensor) supervise(now time.Time) {
 // waitUntil waits up to d for cond, looking again on every wake-up and
 // every 50 ms. It reports cond's last value.
 func (s *sensor) waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
+	if cond() {
+		return true // the common case under load: no timer to arm and stop
+	}
 	deadline := time.Now().Add(d)
 	t := time.NewTimer(0)
 	defer t.Stop()
