@@ -411,7 +411,7 @@ func TestForwarderResendsAfterRestart(t *testing.T) {
 	r.db.MustReopen()
 	r.setFault(nil)
 	o.Journal, o.KV = r.db, r.db.KV("ocs")
-	r.run(o)
+	_, stop = r.run(o)
 	r.waitCursor(40)
 	if dups := r.checkExactlyOnce(2); dups != 20 {
 		t.Errorf("%d duplicates, want device 1's 20 resent", dups)
@@ -424,6 +424,7 @@ func TestForwarderResendsAfterRestart(t *testing.T) {
 	if d := r.docs("dev-1-2"); d[len(d)-1].Boot != 2 || d[len(d)-1].Mono <= 0 || d[len(d)-1].Mono > int64(time.Minute) {
 		t.Errorf("a reading after the restart: boot %d, mono %d", d[len(d)-1].Boot, d[len(d)-1].Mono)
 	}
+	stop() // the forwarder reads r.db, which the reopen replaces
 	r.db.MustReopen()
 	if c, err := r.db.Cursor("ocs"); err != nil || c != 42 {
 		t.Errorf("cursor after reopen %d %v", c, err)
