@@ -233,7 +233,7 @@ func (s *sensor) supervise(now time.Time) {
 // every 50 ms. It reports cond's last value.
 func (s *sensor) waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
 	if cond() {
-		return true // the common case under load: no timer to arm and stop
+		return true // no wait: no timer to arm and stop
 	}
 	deadline := time.Now().Add(d)
 	t := time.NewTimer(0)
