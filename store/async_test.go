@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,5 +332,143 @@ func TestAsyncOrdering(t *testing.T) {
 	}
 	if c := db.Stats().Commits; c < n*3/4 {
 		t.Fatalf("%d commits for %d writes in batches of at most 4", c, n*3)
+	}
+}
+
+// pacedDB opens a store whose commits are paced (PaceBatch 10, MaxBatch 50)
+// and whose committer blocks on the batch that starts with hold's receive,
+// once armed. sizes returns the writes of every commit since priming.
+type pacedDB struct {
+	db    *storetest.DB
+	armed atomic.Bool
+	hold  chan struct{}
+	mu    sync.Mutex
+	sizes []int
+}
+
+func openPaced(t *testing.T, interval time.Duration) *pacedDB {
+	p := &pacedDB{hold: make(chan struct{})}
+	opts := store.Options{MaxBatch: 50, PaceBatch: 10, PaceInterval: interval,
+		OnCommit: func(n int, _ time.Duration) {
+			p.mu.Lock()
+			p.sizes = append(p.sizes, n)
+			p.mu.Unlock()
+		}}
+	store.SetBeforeCommit(&opts, func() {
+		if p.armed.CompareAndSwap(true, false) {
+			<-p.hold
+		}
+	})
+	p.db = storetest.MustOpen(t, opts)
+	// A commit of one write: the committer knows when a commit began.
+	if err := p.db.PutState("prime", []byte{0}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCommits(t, 1)
+	p.mu.Lock()
+	p.sizes = nil
+	p.mu.Unlock()
+	return p
+}
+
+// queue writes n states asynchronously; wg is done once per durable write.
+func (p *pacedDB) queue(t *testing.T, n int, wg *sync.WaitGroup) {
+	wg.Add(n)
+	for i := range n {
+		p.db.PutStateAsync(fmt.Sprint("t", i%10), []byte{byte(i)}, time.Time{}, func(err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// heldBatch arms the hold, queues n writes (the committer blocks with the
+// first in hand), waits until the others are queued and releases it.
+func (p *pacedDB) heldBatch(t *testing.T, n int, wg *sync.WaitGroup) {
+	p.armed.Store(true)
+	p.queue(t, n, wg)
+	waitFor(t, "the held batch queued", func() bool { return p.db.Stats().Queued == n-1 })
+	close(p.hold)
+}
+
+// waitCommits waits until OnCommit (called after the writes' callbacks)
+// has reported n writes.
+func (p *pacedDB) waitCommits(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("commits of %d writes reported", n), func() bool {
+		s := 0
+		for _, c := range p.commits() {
+			s += c
+		}
+		return s >= n
+	})
+}
+
+func (p *pacedDB) commits() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sizes)
+}
+
+// waitWG waits for wg, failing the test after limit.
+func waitWG(t *testing.T, wg *sync.WaitGroup, limit time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return time.Since(start)
+	case <-time.After(limit):
+		t.Fatalf("writes not durable after %v: %s", limit, what)
+		return 0
+	}
+}
+
+// TestPaceUnderLoad checks commit pacing: a commit that finds PaceBatch
+// writes queued waits, collecting more, until MaxBatch is in hand (the
+// interval here is a minute, so only a full batch ends the wait); a commit
+// that finds fewer goes at once.
+func TestPaceUnderLoad(t *testing.T) {
+	p := openPaced(t, time.Minute)
+	var wg sync.WaitGroup
+	p.heldBatch(t, 20, &wg)
+	waitFor(t, "the paced batch to take the queue", func() bool { return p.db.Stats().Queued == 0 })
+	if c := p.commits(); len(c) != 0 {
+		t.Fatalf("commits %v before the batch was full; want the committer to wait", c)
+	}
+	p.queue(t, 30, &wg)
+	waitWG(t, &wg, 30*time.Second, "pacing waited out its interval instead of committing a full batch")
+	p.waitCommits(t, 50)
+	if c := p.commits(); !slices.Equal(c, []int{50}) {
+		t.Fatalf("commits of %v writes, want one of MaxBatch (50)", c)
+	}
+
+	// Fewer than PaceBatch: committed without waiting for the interval.
+	p.queue(t, 5, &wg)
+	waitWG(t, &wg, 30*time.Second, "a batch below PaceBatch waited")
+	p.waitCommits(t, 55)
+	if c := p.commits(); len(c) < 2 || slices.Max(c[1:]) > 5 {
+		t.Fatalf("commits %v, want the 5 small writes after the full batch", c)
+	}
+}
+
+// TestPaceAfterSlowCommit checks that pacing counts from the previous
+// commit's start: once the interval has passed, a commit that finds
+// PaceBatch writes goes at once instead of waiting a further interval.
+func TestPaceAfterSlowCommit(t *testing.T) {
+	const interval = 1500 * time.Millisecond
+	p := openPaced(t, interval)
+	time.Sleep(interval + 100*time.Millisecond) // the priming commit began longer ago
+	var wg sync.WaitGroup
+	p.heldBatch(t, 20, &wg)
+	if d := waitWG(t, &wg, 30*time.Second, "held batch"); d > interval*2/3 {
+		t.Fatalf("a batch of 20 took %v after its interval had passed; want it committed at once", d)
+	}
+	p.waitCommits(t, 20)
+	if c := p.commits(); !slices.Equal(c, []int{20}) {
+		t.Fatalf("commits of %v writes, want one of 20", c)
 	}
 }

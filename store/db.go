@@ -252,6 +252,7 @@ func (db *DB) run() {
 		tick = t.C
 	}
 	batch := make([]*request, 0, db.opts.MaxBatch)
+	var began time.Time // when the previous commit began
 	for {
 		select {
 		case req, ok := <-db.reqs:
@@ -262,7 +263,8 @@ func (db *DB) run() {
 				db.opts.beforeCommit()
 			}
 			var open bool
-			batch, open = db.fill(append(batch[:0], req))
+			batch, open = db.fill(append(batch[:0], req), began)
+			began = time.Now()
 			db.commit(batch)
 			clear(batch) // drop references for the GC
 			if !open {
@@ -276,9 +278,10 @@ func (db *DB) run() {
 	}
 }
 
-// fill adds queued requests to batch up to MaxBatch, waiting up to MaxDelay
-// for more when MaxDelay is set. It reports false when reqs was closed.
-func (db *DB) fill(batch []*request) ([]*request, bool) {
+// fill adds queued requests to batch up to MaxBatch, then, when MaxDelay
+// is set or pacing applies (Options.PaceBatch; began is when the previous
+// commit began), waits for more. It reports false when reqs was closed.
+func (db *DB) fill(batch []*request, began time.Time) ([]*request, bool) {
 	limit := db.opts.MaxBatch
 drain:
 	for len(batch) < limit {
@@ -292,10 +295,17 @@ drain:
 			break drain
 		}
 	}
-	if db.opts.MaxDelay <= 0 || len(batch) >= limit {
+	if len(batch) >= limit {
 		return batch, true
 	}
-	timer := time.NewTimer(db.opts.MaxDelay)
+	wait := db.opts.MaxDelay
+	if db.opts.PaceBatch > 0 && len(batch) >= db.opts.PaceBatch {
+		wait = max(wait, db.opts.PaceInterval-time.Since(began))
+	}
+	if wait <= 0 {
+		return batch, true
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for len(batch) < limit {
 		select {

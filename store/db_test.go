@@ -179,7 +179,7 @@ func TestOpenOptionsValidation(t *testing.T) {
 	dir := t.TempDir()
 	for _, o := range []store.Options{
 		{MaxSize: 1000}, {MaxSize: -1}, {MaxAge: -time.Second}, {MaxBatch: -1},
-		{HistoryPerThing: -1}, {MaxDelay: -1}, {LockTimeout: -1},
+		{HistoryPerThing: -1}, {MaxDelay: -1}, {LockTimeout: -1}, {PaceBatch: -1}, {PaceInterval: -1},
 	} {
 		if _, err := store.Open(filepath.Join(dir, "x.db"), o); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalid", o, err)

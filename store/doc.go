@@ -20,7 +20,8 @@
 //
 // All writes after Open go through one committer goroutine fed by a
 // channel. It takes the first queued write, drains everything else queued
-// (up to Options.MaxBatch, optionally lingering Options.MaxDelay) into ONE
+// (up to Options.MaxBatch, optionally lingering Options.MaxDelay, or paced
+// under load by Options.PaceBatch and PaceInterval) into ONE
 // bbolt write transaction, commits it with ONE fsync, then wakes every
 // writer in it: synchronous callers through a channel, callers of the
 // asynchronous methods through their callback. Writes that queue while a

@@ -64,6 +64,20 @@ type Options struct {
 	// queue up while the previous fsync runs, with no added latency.
 	MaxDelay time.Duration
 
+	// PaceBatch and PaceInterval pace commits under load, as a database's
+	// commit delay does. When the committer drains at least PaceBatch
+	// queued writes, the queue is growing faster than commits empty it;
+	// it then waits, collecting more, until PaceInterval has passed since
+	// the previous commit began or MaxBatch writes are in hand. Below
+	// PaceBatch it commits at once. Under sustained load this bounds the
+	// commit rate (and so the fsyncs, which wear flash) to about one per
+	// PaceInterval; a write waits at most PaceInterval minus the time the
+	// previous commit already took, and never after a commit that itself
+	// took PaceInterval or longer. Zero values (the default) disable
+	// pacing.
+	PaceBatch    int
+	PaceInterval time.Duration
+
 	// PruneInterval is how often the committer runs a retention pass (age
 	// and size). Default one minute; negative disables periodic passes
 	// (Prune still works; the size cap is still enforced at every commit).
@@ -110,6 +124,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, invalidf("MaxBatch %d is negative", o.MaxBatch)
 	case o.MaxDelay < 0:
 		return o, invalidf("MaxDelay %v is negative", o.MaxDelay)
+	case o.PaceBatch < 0:
+		return o, invalidf("PaceBatch %d is negative", o.PaceBatch)
+	case o.PaceInterval < 0:
+		return o, invalidf("PaceInterval %v is negative", o.PaceInterval)
 	case o.HistoryPerThing < 0:
 		return o, invalidf("HistoryPerThing %d is negative", o.HistoryPerThing)
 	case o.LockTimeout < 0:
