@@ -113,7 +113,8 @@ if awk "BEGIN { exit !($load1 > $(nproc) / 2) }"; then
 	log "warning: load average $load1 on $(nproc) CPUs: other work will distort the figures"
 fi
 log "building gatewayd, ospsim and udpecho into $tmp"
-"$GO" build -o "$tmp/" ./cmd/gatewayd ./cmd/ospsim ./scripts/udpecho
+# Built as the packages and `make cross` build them: static, stripped.
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$tmp/" ./cmd/gatewayd ./cmd/ospsim ./scripts/udpecho
 
 sim=("$tmp/ospsim" -json)
 load=(-n "$SENSORS" -window "$WINDOW" -payload 32)
