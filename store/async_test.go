@@ -428,12 +428,25 @@ func waitWG(t *testing.T, wg *sync.WaitGroup, limit time.Duration, what string) 
 }
 
 // TestPaceUnderLoad checks commit pacing: a commit that finds PaceBatch
-// writes queued waits, collecting more, until MaxBatch is in hand (the
-// interval here is a minute, so only a full batch ends the wait); a commit
-// that finds fewer goes at once.
+// writes queued, or that follows one of PaceBatch writes or more, waits,
+// collecting more, until MaxBatch is in hand (the interval here is a
+// minute, so only a full batch ends the wait); others go at once.
 func TestPaceUnderLoad(t *testing.T) {
 	p := openPaced(t, time.Minute)
 	var wg sync.WaitGroup
+
+	// Fewer than PaceBatch after a small commit: committed at once.
+	p.queue(t, 5, &wg)
+	waitWG(t, &wg, 30*time.Second, "a batch below PaceBatch waited")
+	p.waitCommits(t, 5)
+	if c := p.commits(); slices.Max(c) > 5 {
+		t.Fatalf("commits %v, want the 5 small writes", c)
+	}
+	p.mu.Lock()
+	p.sizes = nil
+	p.mu.Unlock()
+
+	// PaceBatch queued: the commit waits for MaxBatch.
 	p.heldBatch(t, 20, &wg)
 	waitFor(t, "the paced batch to take the queue", func() bool { return p.db.Stats().Queued == 0 })
 	if c := p.commits(); len(c) != 0 {
@@ -446,12 +459,18 @@ func TestPaceUnderLoad(t *testing.T) {
 		t.Fatalf("commits of %v writes, want one of MaxBatch (50)", c)
 	}
 
-	// Fewer than PaceBatch: committed without waiting for the interval.
+	// After that commit of 50, a few writes wait too: the stream is
+	// still running, its next writes only not queued yet.
 	p.queue(t, 5, &wg)
-	waitWG(t, &wg, 30*time.Second, "a batch below PaceBatch waited")
-	p.waitCommits(t, 55)
-	if c := p.commits(); len(c) < 2 || slices.Max(c[1:]) > 5 {
-		t.Fatalf("commits %v, want the 5 small writes after the full batch", c)
+	time.Sleep(100 * time.Millisecond)
+	if c := p.commits(); len(c) != 1 {
+		t.Fatalf("commits %v: the writes after a paced commit went at once; want them to wait", c)
+	}
+	p.queue(t, 45, &wg)
+	waitWG(t, &wg, 30*time.Second, "the batch after a paced commit waited out its interval")
+	p.waitCommits(t, 100)
+	if c := p.commits(); !slices.Equal(c, []int{50, 50}) {
+		t.Fatalf("commits of %v writes, want two of MaxBatch (50)", c)
 	}
 }
 

@@ -253,6 +253,7 @@ func (db *DB) run() {
 	}
 	batch := make([]*request, 0, db.opts.MaxBatch)
 	var began time.Time // when the previous commit began
+	var last int        // the writes in it
 	for {
 		select {
 		case req, ok := <-db.reqs:
@@ -263,8 +264,8 @@ func (db *DB) run() {
 				db.opts.beforeCommit()
 			}
 			var open bool
-			batch, open = db.fill(append(batch[:0], req), began)
-			began = time.Now()
+			batch, open = db.fill(append(batch[:0], req), began, last)
+			began, last = time.Now(), len(batch)
 			db.commit(batch)
 			clear(batch) // drop references for the GC
 			if !open {
@@ -280,8 +281,9 @@ func (db *DB) run() {
 
 // fill adds queued requests to batch up to MaxBatch, then, when MaxDelay
 // is set or pacing applies (Options.PaceBatch; began is when the previous
-// commit began), waits for more. It reports false when reqs was closed.
-func (db *DB) fill(batch []*request, began time.Time) ([]*request, bool) {
+// commit began, last how many writes it had), waits for more. It reports
+// false when reqs was closed.
+func (db *DB) fill(batch []*request, began time.Time, last int) ([]*request, bool) {
 	limit := db.opts.MaxBatch
 drain:
 	for len(batch) < limit {
@@ -299,7 +301,7 @@ drain:
 		return batch, true
 	}
 	wait := db.opts.MaxDelay
-	if db.opts.PaceBatch > 0 && len(batch) >= db.opts.PaceBatch {
+	if db.opts.PaceBatch > 0 && (len(batch) >= db.opts.PaceBatch || last >= db.opts.PaceBatch) {
 		wait = max(wait, db.opts.PaceInterval-time.Since(began))
 	}
 	if wait <= 0 {

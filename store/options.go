@@ -66,15 +66,15 @@ type Options struct {
 
 	// PaceBatch and PaceInterval pace commits under load, as a database's
 	// commit delay does. When the committer drains at least PaceBatch
-	// queued writes, the queue is growing faster than commits empty it;
+	// queued writes, or the previous commit had that many (writers that
+	// wait for their ACKs send again only after it), a stream is running;
 	// it then waits, collecting more, until PaceInterval has passed since
-	// the previous commit began or MaxBatch writes are in hand. Below
-	// PaceBatch it commits at once. Under sustained load this bounds the
-	// commit rate (and so the fsyncs, which wear flash) to about one per
-	// PaceInterval; a write waits at most PaceInterval minus the time the
-	// previous commit already took, and never after a commit that itself
-	// took PaceInterval or longer. Zero values (the default) disable
-	// pacing.
+	// the previous commit began or MaxBatch writes are in hand. Otherwise
+	// it commits at once. Under sustained load this bounds the commit rate
+	// (and so the fsyncs, which wear flash) to about one per PaceInterval;
+	// a write waits at most PaceInterval minus the time the previous
+	// commit already took, and never after a commit that itself took
+	// PaceInterval or longer. Zero values (the default) disable pacing.
 	PaceBatch    int
 	PaceInterval time.Duration
 
