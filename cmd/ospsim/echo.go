@@ -30,8 +30,11 @@ import (
 //   - a worker that hears nothing for echoTimeout takes its window as lost
 //     and sends a fresh one, as a sensor retransmits.
 //
-// A worker stops after -count answers or at -duration. -rate is ignored:
-// the baseline is a maximum.
+// A worker stops after -count answers or at -duration. With -rate (given
+// explicitly: its default is the OSP mode's) each worker instead sends that
+// many requests per second (still at most a
+// window outstanding), as a paced sensor does: the latency floor at the
+// rate where the OSP mode's latency is measured.
 
 // echoTimeout is how long a worker waits for an answer before it takes its
 // window as lost.
@@ -98,7 +101,11 @@ func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(o.count, window, res.size, end)
+			if o.echoRate > 0 {
+				w.runPaced(o.count, window, res.size, end, o.echoRate)
+			} else {
+				w.run(o.count, window, res.size, end)
+			}
 		}()
 	}
 	wg.Wait()
@@ -179,6 +186,104 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 		if !fill() {
 			return
 		}
+	}
+}
+
+// echoStamp is a request's number and send time, kept in a ring indexed by
+// the number.
+type echoStamp struct {
+	n  uint64
+	at time.Time
+}
+
+// runPaced sends rate requests of size bytes per second (skipping a tick
+// while window requests are outstanding) until count answers came back or
+// end passed, and reads the answers on its own goroutine. A window that
+// brings no answer for echoTimeout is taken as lost, as in run.
+func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float64) {
+	ring := make([]echoStamp, 4*window)
+	var mu sync.Mutex // ring, inflight and the counters
+	inflight := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
+			n, err := w.conn.Read(buf)
+			var ne net.Error
+			switch {
+			case err == nil:
+			case errors.As(err, &ne) && ne.Timeout():
+				mu.Lock()
+				if inflight > 0 {
+					w.timeouts++
+					inflight = 0
+				}
+				stop := w.echoed >= count || (!end.IsZero() && time.Now().After(end))
+				mu.Unlock()
+				if stop {
+					return
+				}
+				continue
+			case errors.Is(err, net.ErrClosed):
+				return
+			default:
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			if n >= 8 {
+				num := binary.BigEndian.Uint64(buf)
+				if st := ring[num%uint64(len(ring))]; st.n == num && !st.at.IsZero() {
+					w.latencies = append(w.latencies, now.Sub(st.at))
+					ring[num%uint64(len(ring))].at = time.Time{}
+				}
+			}
+			w.echoed++
+			w.last = now
+			inflight = max(inflight-1, 0)
+			stop := w.echoed >= count
+			mu.Unlock()
+			if stop {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	pkt := make([]byte, size)
+	for sent := 0; sent < count; {
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
+		if !end.IsZero() && !time.Now().Before(end) {
+			break
+		}
+		mu.Lock()
+		if inflight >= window {
+			mu.Unlock()
+			continue
+		}
+		n := uint64(w.sent)
+		binary.BigEndian.PutUint64(pkt, n)
+		ring[n%uint64(len(ring))] = echoStamp{n, time.Now()}
+		w.sent++
+		inflight++
+		mu.Unlock()
+		if _, err := w.conn.Write(pkt); err != nil && errors.Is(err, net.ErrClosed) {
+			return
+		}
+		sent++
+	}
+	// The last answers: wait for them up to echoTimeout.
+	select {
+	case <-done:
+	case <-time.After(echoTimeout):
+		_ = w.conn.SetReadDeadline(time.Now()) // ends the reader
+		<-done
 	}
 }
 

@@ -110,6 +110,7 @@ type options struct {
 	provision bool
 	verify    bool
 	echo      string
+	echoRate  float64 // -rate when given with -echo: a paced baseline
 	json      bool
 
 	// The line mode (line.go).
@@ -145,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.n, "n", o.n, "number of simulated sensors")
 	fs.IntVar(&o.count, "count", o.count, "DATA packets per sensor (0: only open the sessions)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop sending after this long even if -count is not reached (0: no limit)")
-	fs.Float64Var(&o.rate, "rate", o.rate, "DATA packets per second per sensor (0: as fast as ACKs allow)")
+	fs.Float64Var(&o.rate, "rate", o.rate, "DATA packets per second per sensor (0: as fast as ACKs allow); with -echo, requests per second per worker (not given: the maximum)")
 	fs.IntVar(&o.window, "window", 0, "AckReq DATA packets a sensor may have unacknowledged (0: its cache, 256)")
 	fs.BoolVar(&o.secure, "secure", false, "secure sessions (AES-128 EAX)")
 	fs.StringVar(&keyHex, "key", "", "AES-128 key of the secure sensors, 32 hex digits")
@@ -191,6 +192,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "ospsim", version)
 		return nil
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "rate" {
+			o.echoRate = o.rate // the echo is a maximum unless -rate says otherwise
+		}
+	})
 	o.progress = stderr
 	if o.secure {
 		k, err := hex.DecodeString(keyHex)

@@ -293,6 +293,44 @@ func TestEcho(t *testing.T) {
 	}
 }
 
+// TestEchoPaced checks -echo with -rate: each worker sends that many
+// requests a second, so the run's rate is workers × rate, not the maximum,
+// and -count still ends it.
+func TestEchoPaced(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := echo.New(pc, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	out, js, err := runCLI(t, "-echo", pc.LocalAddr().String(), "-n", "4", "-window", "4", "-rate", "200",
+		"-count", "1000000", "-duration", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 workers × 200/s for 1 s: 800 (a loaded machine's ticker drops some).
+	if js["echoed"] < 400 || js["echoed"] > 880 || js["echo_rps"] > 1000 || js["p99_ms"] <= 0 {
+		t.Errorf("want about 800 answers at about 800/s:\n%s", out)
+	}
+
+	out, js, err = runCLI(t, "-echo", pc.LocalAddr().String(), "-n", "2", "-window", "4", "-rate", "500", "-count", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js["echoed"] != 100 || js["sent"] != 100 {
+		t.Errorf("want -count 50 to end each worker after 50 answers:\n%s", out)
+	}
+}
+
 // TestAckShareShortPayload sends 4-byte payloads (too short for the
 // counter) with AckReq on every other packet: every packet counts as sent,
 // half are acknowledged, and their latency is still measured.
