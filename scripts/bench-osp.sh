@@ -7,7 +7,9 @@
 #   2. osp_acked_rps   gatewayd's acknowledged secure DATA rate (32-byte payloads,
 #                      AckReq on every packet, ACK after commit), as fast as ACKs allow
 #   3. ratio           2 ÷ 1
-#   4. p50_ms, p99_ms  ACK latency at half the rate of 2
+#   4. p50_ms, p99_ms  ACK latency at half the rate of 2; echo_half_p50_ms and
+#                      echo_half_p99_ms: the echo's round trip at that rate, the
+#                      machine's floor for them
 #   5. fsyncs_per_1000 store fsyncs per 1000 readings during 2
 #   6. rss_10k_mb, handshakes_per_s
 #                      gatewayd's VmRSS holding 10,000 idle secure sessions, and
@@ -149,6 +151,17 @@ p50=$(jget p50_ms "$tmp/half.out")
 p99=$(jget p99_ms "$tmp/half.out")
 stop "$GW_PID"
 
+# The floor of 4: the echo paced at the same rate.
+"$tmp/udpecho" >"$tmp/echo2.addr" 2>"$tmp/echo2.log" &
+echo_pid=$!
+pids+=("$echo_pid")
+waitfor "$tmp/echo2.addr" . 10 "$echo_pid" || die "udpecho did not start"
+log "4/6 echo at the same rate: $SENSORS workers × $rate requests/s for 5s"
+"${sim[@]}" -echo "$(head -n 1 "$tmp/echo2.addr")" "${load[@]}" -rate "$rate" -count "$MANY" -duration 5s | tee "$tmp/echo2.out" || true
+stop "$echo_pid"
+echo_p50=$(jget p50_ms "$tmp/echo2.out")
+echo_p99=$(jget p99_ms "$tmp/echo2.out")
+
 # 6. A fresh gatewayd holding many idle secure sessions.
 start_gatewayd "$tmp/gw2"
 log "6/6 $SESSIONS idle secure sessions, held for $HOLD"
@@ -182,6 +195,8 @@ echo "RESULT osp_acked_rps=$osp_rps"
 echo "RESULT ratio=$ratio"
 echo "RESULT p50_ms=$p50"
 echo "RESULT p99_ms=$p99"
+echo "RESULT echo_half_p50_ms=$echo_p50"
+echo "RESULT echo_half_p99_ms=$echo_p99"
 echo "RESULT fsyncs_per_1000=$fsyncs"
 echo "RESULT lost=$lost"
 echo "RESULT sessions=$sessions"
