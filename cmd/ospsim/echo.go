@@ -130,11 +130,7 @@ func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, er
 // came back or end passed. A request carries its number in its first 8
 // bytes; a ring of send times, indexed by that number, gives the latency.
 func (w *echoWorker) run(count, window, size int, end time.Time) {
-	type stamp struct {
-		n  uint64
-		at time.Time
-	}
-	ring := make([]stamp, 4*window)
+	ring := make([]echoStamp, 4*window)
 	pkt := make([]byte, size)
 	buf := make([]byte, 2048)
 	inflight := 0
@@ -143,7 +139,7 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 		for inflight < window && w.echoed+inflight < count && !expired() {
 			n := uint64(w.sent)
 			binary.BigEndian.PutUint64(pkt, n)
-			ring[n%uint64(len(ring))] = stamp{n, time.Now()}
+			ring[n%uint64(len(ring))] = echoStamp{n, time.Now()}
 			if _, err := w.conn.Write(pkt); err != nil && errors.Is(err, net.ErrClosed) {
 				return false
 			}
@@ -156,32 +152,21 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 		return
 	}
 	for inflight > 0 {
-		_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
-		n, err := w.conn.Read(buf)
-		var ne net.Error
-		switch {
-		case err == nil:
-		case errors.As(err, &ne) && ne.Timeout():
+		n, got := w.read(buf)
+		switch got {
+		case readTimeout:
 			w.timeouts++
 			inflight = 0
 			if !fill() {
 				return
 			}
 			continue
-		case errors.Is(err, net.ErrClosed):
+		case readClosed:
 			return
-		default: // refused: the server is not there (yet); the timeout resends
+		case readAgain:
 			continue
 		}
-		now := time.Now()
-		if n >= 8 {
-			num := binary.BigEndian.Uint64(buf)
-			if st := ring[num%uint64(len(ring))]; st.n == num && !st.at.IsZero() {
-				w.latencies = append(w.latencies, now.Sub(st.at))
-			}
-		}
-		w.echoed++
-		w.last = now
+		w.answer(buf[:n], ring)
 		inflight = max(inflight-1, 0)
 		if !fill() {
 			return
@@ -194,6 +179,46 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 type echoStamp struct {
 	n  uint64
 	at time.Time
+}
+
+// What read got.
+const (
+	readAnswer  = iota
+	readTimeout // nothing for echoTimeout
+	readClosed  // the socket is closed: the run is over
+	readAgain   // refused: the server is not there (yet); a timeout resends
+)
+
+// read waits up to echoTimeout for an answer.
+func (w *echoWorker) read(buf []byte) (int, int) {
+	_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
+	n, err := w.conn.Read(buf)
+	var ne net.Error
+	switch {
+	case err == nil:
+		return n, readAnswer
+	case errors.As(err, &ne) && ne.Timeout():
+		return 0, readTimeout
+	case errors.Is(err, net.ErrClosed):
+		return 0, readClosed
+	default:
+		return 0, readAgain
+	}
+}
+
+// answer counts an answer and records its latency from the send time in
+// ring, once per request.
+func (w *echoWorker) answer(pkt []byte, ring []echoStamp) {
+	now := time.Now()
+	if len(pkt) >= 8 {
+		num := binary.BigEndian.Uint64(pkt)
+		if st := &ring[num%uint64(len(ring))]; st.n == num && !st.at.IsZero() {
+			w.latencies = append(w.latencies, now.Sub(st.at))
+			st.at = time.Time{}
+		}
+	}
+	w.echoed++
+	w.last = now
 }
 
 // runPaced sends rate requests of size bytes per second (skipping a tick
@@ -209,12 +234,9 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 		defer close(done)
 		buf := make([]byte, 2048)
 		for {
-			_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
-			n, err := w.conn.Read(buf)
-			var ne net.Error
-			switch {
-			case err == nil:
-			case errors.As(err, &ne) && ne.Timeout():
+			n, got := w.read(buf)
+			switch got {
+			case readTimeout:
 				mu.Lock()
 				if inflight > 0 {
 					w.timeouts++
@@ -226,22 +248,13 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 					return
 				}
 				continue
-			case errors.Is(err, net.ErrClosed):
+			case readClosed:
 				return
-			default:
+			case readAgain:
 				continue
 			}
-			now := time.Now()
 			mu.Lock()
-			if n >= 8 {
-				num := binary.BigEndian.Uint64(buf)
-				if st := ring[num%uint64(len(ring))]; st.n == num && !st.at.IsZero() {
-					w.latencies = append(w.latencies, now.Sub(st.at))
-					ring[num%uint64(len(ring))].at = time.Time{}
-				}
-			}
-			w.echoed++
-			w.last = now
+			w.answer(buf[:n], ring)
 			inflight = max(inflight-1, 0)
 			stop := w.echoed >= count
 			mu.Unlock()

@@ -248,6 +248,20 @@ func (c *sizeConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, a, err
 }
 
+// serveEcho runs scripts/udpecho's server on pc until the test ends.
+func serveEcho(t *testing.T, pc net.PacketConn) {
+	srv := echo.New(pc, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // TestEcho drives scripts/udpecho's server with datagrams of the size of a
 // secure DATA packet with a 32-byte payload.
 func TestEcho(t *testing.T) {
@@ -256,16 +270,7 @@ func TestEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := &sizeConn{PacketConn: pc, sizes: map[int]int{}}
-	srv := echo.New(sc, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
+	serveEcho(t, sc)
 
 	// The size of a real packet: a secure DATA with AckReq, sealed.
 	ciph, err := osp.NewCipher(testKey, 0)
@@ -301,16 +306,7 @@ func TestEchoPaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := echo.New(pc, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
+	serveEcho(t, pc)
 
 	out, js, err := runCLI(t, "-echo", pc.LocalAddr().String(), "-n", "4", "-window", "4", "-rate", "200",
 		"-count", "1000000", "-duration", "1s")
