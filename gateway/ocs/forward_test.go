@@ -42,13 +42,14 @@ type fault func(path string, body []byte) int
 // fwdRig is a gateway store with a forwarder's dependencies and an OCS
 // server (on its own store) behind a handler that can inject failures.
 type fwdRig struct {
-	t     *testing.T
-	db    *storetest.DB
-	ocs   *Store
-	hs    *httptest.Server
-	fault atomic.Pointer[fault]
-	posts atomic.Int64 // POSTs that reached the OCS and got 200
-	seq   uint64
+	t      *testing.T
+	db     *storetest.DB
+	ocs    *Store
+	hs     *httptest.Server
+	fault  atomic.Pointer[fault]
+	posts  atomic.Int64 // POSTs that reached the OCS and got 200
+	active atomic.Int32 // requests the OCS is handling
+	seq    uint64
 }
 
 func newFwdRig(t *testing.T) *fwdRig {
@@ -61,6 +62,8 @@ func newFwdRig(t *testing.T) *fwdRig {
 	t.Cleanup(func() { r.ocs.Close() })
 	srv := NewServer(r.ocs, ServerOptions{})
 	r.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.active.Add(1)
+		defer r.active.Add(-1)
 		body, _ := io.ReadAll(req.Body)
 		if f := r.fault.Load(); f != nil && req.Method == "POST" {
 			if code := (*f)(req.URL.Path, body); code != 0 {
@@ -132,6 +135,15 @@ func (r *fwdRig) options() ForwarderOptions {
 	return ForwarderOptions{Upstream: NewClient(r.hs.Client(), r.hs.URL), Journal: r.db, KV: r.db.KV("ocs"),
 		Binding: testBinding{}, Gateway: testGW, Interval: 5 * time.Millisecond, BackoffMin: 2 * time.Millisecond,
 		BackoffMax: 20 * time.Millisecond, Log: testLog(r.t)}
+}
+
+// quiesce waits, after a forwarder stopped, until the OCS has finished the
+// requests it abandoned: their handlers would otherwise see the next
+// phase's fault (or none).
+func (r *fwdRig) quiesce() {
+	r.t.Helper()
+	r.hs.CloseClientConnections()
+	eventually(r.t, "the OCS's handlers done", func() bool { return r.active.Load() == 0 })
 }
 
 // run starts a forwarder; the returned function stops it.
@@ -408,6 +420,7 @@ func TestForwarderResendsAfterRestart(t *testing.T) {
 	_, stop := r.run(o)
 	eventually(t, "device 1 confirmed", func() bool { return len(r.docs("dev-1-1")) == 20 })
 	stop()
+	r.quiesce() // a refused POST abandoned by the stop is refused, not stored
 	r.db.MustReopen()
 	r.setFault(nil)
 	o.Journal, o.KV = r.db, r.db.KV("ocs")
