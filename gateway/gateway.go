@@ -112,6 +112,7 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	}
 	log, errlog := withErrorRing(log)
 	exp := metrics.New()
+	acks := newAcker()
 	clock := newWallClock(cfg.Store.MaxAge.Duration, log.With("subsystem", "clock"))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
@@ -140,13 +141,13 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		// forward step (see WallClock), so a time sync does not delete
 		// readings stamped before it for their misdated age.
 		Now:      clock.retentionNow,
-		OnCommit: newCommitObserver(exp),
+		OnCommit: newCommitObserver(exp, acks.flush),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{cfg: cfg, data: dataDir, log: log, db: db, ready: make(chan struct{}), started: time.Now(),
-		metrics: exp, errlog: errlog, clock: clock, rates: newRateTracker()}
+		metrics: exp, errlog: errlog, clock: clock, rates: newRateTracker(), acks: acks}
 	ok := false
 	defer func() {
 		if !ok {
@@ -179,7 +180,7 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.acks = newAcker(g.srv)
+	acks.srv = g.srv
 	g.hub.RegisterOwner(things.KindOSP, ospOwner{g})
 	if g.proj, err = newProjector(db, g.hub, pers, g.devices, log.With("subsystem", "things")); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -537,5 +539,79 @@ func TestIdentityPersists(t *testing.T) {
 	}
 	if _, err := ParseConfig(strings.NewReader("[gateway]\nname = \"a\\nb\"\n")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "gateway.name") {
 		t.Fatalf("a name with a newline: %v", err)
+	}
+}
+
+// TestAcksOfEveryCommitSize sends bursts of AckReq readings from several
+// sensors at once: commits then hold more ACKs than the committer sends
+// itself (ackInline), and those go through the acker's goroutine. Every
+// reading must be acknowledged exactly once either way.
+func TestAcksOfEveryCommitSize(t *testing.T) {
+	r := startGateway(t, t.TempDir(), "")
+	const sensors, each = 8, 120
+	var acked [sensors]atomic.Int32
+	var ss [sensors]*sensor
+	for i := range sensors {
+		dev := osp.DeviceID{Type: 1, Module: uint32(100 + i)}
+		r.add(admin.DeviceSpec{ID: admin.DeviceID{Type: dev.Type, Module: dev.Module}, Secure: true, Key: testKey})
+		ss[i] = newSensor(t, r.g.UDPAddr(), dev, secure(), func(_ *sensor, e osp.ClientEvent) {
+			if e.Kind == osp.ClientAcked {
+				acked[i].Add(1)
+			}
+		})
+		ss[i].open()
+	}
+	for round := range 2 {
+		// One reading each: small commits, sent by the committer.
+		for i := range sensors {
+			if _, err := ss[i].cl.SendData(10, []byte{byte(round)}, osp.FlagAckReq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "the single readings acknowledged", func() bool {
+			for i := range sensors {
+				if acked[i].Load() != int32(round*(each+1)+1) {
+					return false
+				}
+			}
+			return true
+		})
+		// Then a burst from all at once.
+		var wg sync.WaitGroup
+		for i := range sensors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range each {
+					if _, err := ss[i].cl.SendData(10, []byte{byte(k)}, osp.FlagAckReq); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		eventually(t, "the bursts acknowledged", func() bool {
+			for i := range sensors {
+				if acked[i].Load() != int32((round+1)*(each+1)) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	in, handed := r.g.acks.inline.Load(), r.g.acks.handed.Load()
+	t.Logf("commits whose ACKs the committer sent: %d; handed to the acker: %d", in, handed)
+	if in == 0 {
+		t.Error("no commit's ACKs sent by the committer")
+	}
+	if handed == 0 {
+		t.Error("no commit's ACKs handed to the acker: the bursts never filled a commit")
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range sensors {
+		if n := acked[i].Load(); n != 2*(each+1) {
+			t.Errorf("sensor %d: %d ACKs, want %d", i, n, 2*(each+1))
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/osp"
@@ -47,46 +49,113 @@ type signalPeer interface {
 	Signal() (rssiDBm, snrDB float32)
 }
 
-// acker sends the ACKNOWLEDGEs of durable readings from its own goroutine,
-// so that the store's committer (which reports durability) goes straight
-// back to committing instead of sealing and sending packets: the two then
-// run in parallel, and a commit's ACKs go out while the next batch is
-// written. The ACKs waiting in its queue leave together: on a UDP link in
-// one system call, a sensor's ACKs in one segmented datagram (udp.Batch).
+// acker sends the ACKNOWLEDGEs of durable readings. The store's committer
+// pushes the ACK of each durable reading from the commit's callbacks and
+// flushes them from its OnCommit hook, once every callback of the commit
+// ran; a commit's ACKs are sealed and leave together, on a UDP link in one
+// system call and a sensor's ACKs in one segmented datagram (udp.Batch).
+//
+// A commit with few ACKs (a gateway that is not saturated) sends them from
+// the committer itself, before the next commit begins: a few microseconds
+// each, where a hand-off to another goroutine costs the ACKs a wait for a
+// free processor, often a millisecond or more on a busy two-core board. A
+// commit with many (a stream at the maximum) hands them to run's goroutine,
+// so that sealing and sending run in parallel with the next commit.
 type acker struct {
-	srv *osp.Server
-	ch  chan osp.AckRef
+	srv *osp.Server // set before the first push
+
+	mu   sync.Mutex
+	refs []osp.AckRef // pushed by the current commit
+	b    *udp.Batch   // the committer's
+
+	big     chan []osp.AckRef // a large commit's ACKs, for run
+	free    chan []osp.AckRef // slices run is done with
+	stopped bool              // run has returned: flush sends everything itself
+
+	inline, handed atomic.Uint64 // commits whose ACKs the committer sent, or handed to run
 }
 
-// ackBatch is the most ACKs sealed before they are sent: about a group
-// commit's worth. udp.Batch keeps each sensor's share below its receive
-// window.
+// ackBatch is the most ACKs sealed before they are sent. udp.Batch keeps
+// each sensor's share below its receive window.
 const ackBatch = 256
 
-func newAcker(srv *osp.Server) *acker { return &acker{srv: srv, ch: make(chan osp.AckRef, 8192)} }
+// ackInline is the most ACKs of one commit the committer sends itself.
+const ackInline = 64
 
-// push queues an ACK. It never blocks the committer and never drops an
-// ACK: when the queue is full it sends the ACK itself.
-func (a *acker) push(ref osp.AckRef) {
-	select {
-	case a.ch <- ref:
-	default:
-		_ = a.srv.Ack(ref)
-	}
+func newAcker() *acker {
+	return &acker{b: udp.NewBatch(ackBatch), big: make(chan []osp.AckRef, 4), free: make(chan []osp.AckRef, 4)}
 }
 
-// run sends queued ACKs until ctx ends, then sends what is still queued.
+// push queues the ACK of a durable reading until the commit's flush.
+func (a *acker) push(ref osp.AckRef) {
+	a.mu.Lock()
+	a.refs = append(a.refs, ref)
+	a.mu.Unlock()
+}
+
+// pending is the number of ACKs pushed and not yet sent.
+func (a *acker) pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.refs)
+	for range len(a.big) {
+		n += ackBatch // an estimate: the hand-offs' lengths are run's
+	}
+	return n
+}
+
+// flush sends the ACKs the current commit pushed, or hands them to run.
+// It never blocks on run: when run is behind (or has stopped), the
+// committer sends them itself.
+func (a *acker) flush() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.refs) > ackInline && !a.stopped {
+		select {
+		case a.big <- a.refs:
+			select {
+			case a.refs = <-a.free:
+			default:
+				a.refs = make([]osp.AckRef, 0, cap(a.refs))
+			}
+			a.handed.Add(1)
+			return
+		default:
+		}
+	}
+	if len(a.refs) == 0 {
+		return
+	}
+	a.send(a.refs, a.b)
+	a.inline.Add(1)
+	clear(a.refs)
+	a.refs = a.refs[:0]
+}
+
+// run sends the ACKs of large commits until ctx ends, then what is still
+// handed over; after it the committer sends every commit's ACKs itself.
 func (a *acker) run(ctx context.Context) {
 	b := udp.NewBatch(ackBatch)
+	done := func(refs []osp.AckRef) {
+		a.send(refs, b)
+		clear(refs)
+		select {
+		case a.free <- refs[:0]:
+		default:
+		}
+	}
 	for {
 		select {
-		case ref := <-a.ch:
-			a.send(ref, b)
+		case refs := <-a.big:
+			done(refs)
 		case <-ctx.Done():
+			a.mu.Lock() // no flush between the drain and stopped
+			defer a.mu.Unlock()
+			a.stopped = true
 			for {
 				select {
-				case ref := <-a.ch:
-					a.send(ref, b)
+				case refs := <-a.big:
+					done(refs)
 				default:
 					return
 				}
@@ -95,21 +164,16 @@ func (a *acker) run(ctx context.Context) {
 	}
 }
 
-// send seals the ACK for ref and those queued behind it, up to ackBatch,
-// and sends them. An ACK whose session is gone meanwhile is not sent: the
-// sensor retransmits its reading in a new session.
-func (a *acker) send(ref osp.AckRef, b *udp.Batch) {
-	_ = a.srv.AckQueued(ref, b)
-	for range ackBatch - 1 {
-		select {
-		case ref := <-a.ch:
-			_ = a.srv.AckQueued(ref, b)
-			continue
-		default:
+// send seals the ACKs of refs into b, ackBatch at a time, and sends them.
+// An ACK whose session is gone meanwhile is not sent: the sensor
+// retransmits its reading in a new session.
+func (a *acker) send(refs []osp.AckRef, b *udp.Batch) {
+	for i, ref := range refs {
+		_ = a.srv.AckQueued(ref, b)
+		if (i+1)%ackBatch == 0 || i == len(refs)-1 {
+			_ = b.Flush() // a failed send is counted by its link; the sensor retransmits
 		}
-		break
 	}
-	_ = b.Flush() // a failed send is counted by its link; the sensor retransmits
 }
 
 // HandleEvent logs session life-cycle events and keeps the things'
