@@ -113,6 +113,7 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 	log, errlog := withErrorRing(log)
 	exp := metrics.New()
 	acks := newAcker()
+	observe := newCommitObserver(exp)
 	clock := newWallClock(cfg.Store.MaxAge.Duration, log.With("subsystem", "clock"))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
@@ -140,8 +141,13 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		// Retention by age runs on the wall clock held back after a
 		// forward step (see WallClock), so a time sync does not delete
 		// readings stamped before it for their misdated age.
-		Now:      clock.retentionNow,
-		OnCommit: newCommitObserver(exp, acks.flush),
+		Now: clock.retentionNow,
+		// Once a commit's callbacks ran (each pushed its reading's ACK),
+		// its ACKs leave, then the commit is counted.
+		OnCommit: func(records int, d time.Duration) {
+			acks.flush()
+			observe(records, d)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -614,4 +614,7 @@ func TestAcksOfEveryCommitSize(t *testing.T) {
 			t.Errorf("sensor %d: %d ACKs, want %d", i, n, 2*(each+1))
 		}
 	}
+	if n := r.g.acks.pending(); n != 0 {
+		t.Errorf("%d ACKs still counted as pending after all were sent", n)
+	}
 }

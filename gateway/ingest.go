@@ -73,6 +73,7 @@ type acker struct {
 	stopped bool              // run has returned: flush sends everything itself
 
 	inline, handed atomic.Uint64 // commits whose ACKs the committer sent, or handed to run
+	inRun          atomic.Int64  // ACKs handed to run and not yet sent
 }
 
 // ackBatch is the most ACKs sealed before they are sent. udp.Batch keeps
@@ -97,11 +98,7 @@ func (a *acker) push(ref osp.AckRef) {
 func (a *acker) pending() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n := len(a.refs)
-	for range len(a.big) {
-		n += ackBatch // an estimate: the hand-offs' lengths are run's
-	}
-	return n
+	return len(a.refs) + int(a.inRun.Load())
 }
 
 // flush sends the ACKs the current commit pushed, or hands them to run.
@@ -111,6 +108,7 @@ func (a *acker) flush() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.refs) > ackInline && !a.stopped {
+		a.inRun.Add(int64(len(a.refs)))
 		select {
 		case a.big <- a.refs:
 			select {
@@ -121,6 +119,7 @@ func (a *acker) flush() {
 			a.handed.Add(1)
 			return
 		default:
+			a.inRun.Add(-int64(len(a.refs)))
 		}
 	}
 	if len(a.refs) == 0 {
@@ -138,6 +137,7 @@ func (a *acker) run(ctx context.Context) {
 	b := udp.NewBatch(ackBatch)
 	done := func(refs []osp.AckRef) {
 		a.send(refs, b)
+		a.inRun.Add(-int64(len(refs)))
 		clear(refs)
 		select {
 		case a.free <- refs[:0]:

@@ -20,14 +20,13 @@ var commitBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1
 // function.
 func (g *Gateway) Metrics() *metrics.Exporter { return g.metrics }
 
-// newCommitObserver returns the store's OnCommit hook: it sends the
-// commit's ACKs (flush), then feeds the commit latency histogram and the
-// per-commit record counts.
-func newCommitObserver(exp *metrics.Exporter, flush func()) func(records int, d time.Duration) {
+// newCommitObserver returns a function feeding the commit latency
+// histogram and the per-commit record counts, for the store's OnCommit
+// hook.
+func newCommitObserver(exp *metrics.Exporter) func(records int, d time.Duration) {
 	lat := exp.NewHistogram("store_commit_seconds", commitBuckets)
 	size := exp.NewHistogram("store_commit_records", []float64{1, 4, 16, 64, 256, 1024})
 	return func(records int, d time.Duration) {
-		flush()
 		lat.Update(d.Seconds())
 		size.Update(float64(records))
 	}

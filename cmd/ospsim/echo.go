@@ -32,9 +32,9 @@ import (
 //
 // A worker stops after -count answers or at -duration. With -rate (given
 // explicitly: its default is the OSP mode's) each worker instead sends that
-// many requests per second (still at most a
-// window outstanding), as a paced sensor does: the latency floor at the
-// rate where the OSP mode's latency is measured.
+// many requests per second, still at most a window outstanding, as a paced
+// sensor does: the latency floor at the rate where the OSP mode's latency
+// is measured.
 
 // echoTimeout is how long a worker waits for an answer before it takes its
 // window as lost.
