@@ -123,8 +123,8 @@ type RuntimeConfig struct {
 	// buys speed with memory only while memory is plentiful. Once the live
 	// heap is above a fifth of the limit, the heap grows to the limit
 	// before each collection, so gatewayd's anonymous memory settles a
-	// little under it (41 MiB of 48 holding 10,000 idle secure sessions,
-	// whose live heap is about 21 MiB); the pages it maps of its binary and
+	// little under it (40 MiB of 48 holding 10,000 idle secure sessions,
+	// whose live heap is about 20 MiB); the pages it maps of its binary and
 	// database add about 20 MiB of resident memory.
 	MemoryLimitMB int64 `toml:"memory_limit_mb"`
 }
