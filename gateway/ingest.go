@@ -58,7 +58,7 @@ type signalPeer interface {
 // A commit with few ACKs (a gateway that is not saturated) sends them from
 // the committer itself, before the next commit begins: a few microseconds
 // each, where a hand-off to another goroutine costs the ACKs a wait for a
-// free processor, often a millisecond or more on a busy two-core board. A
+// free processor (p90 2 ms at half the maximum on a busy two-CPU machine). A
 // commit with many (a stream at the maximum) hands them to run's goroutine,
 // so that sealing and sending run in parallel with the next commit.
 type acker struct {

@@ -65,6 +65,7 @@ func TestMetricsHealthAndOverview(t *testing.T) {
 		`edgegate_osp_server_data_total`:                          5,
 		`edgegate_osp_server_handshakes_total`:                    1,
 		`edgegate_osp_sessions`:                                   1,
+		`edgegate_osp_ack_commits_inline_total`:                   5,
 		`edgegate_store_appends_total`:                            5,
 		`edgegate_store_fsyncs_total`:                             1,
 		`edgegate_store_journal_records`:                          5,

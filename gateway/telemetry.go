@@ -179,6 +179,10 @@ type ospMetrics struct {
 	Server            map[string]uint64            `json:"server" metric:"inline"`
 	Sessions          int                          `json:"sessions"`
 	AckQueue          int                          `json:"ackQueue"`
+	// Commits whose ACKs the committer sent itself, and those it handed to
+	// the acker (many ACKs: a stream near the maximum).
+	AckCommitsInline uint64 `json:"ackCommitsInline"`
+	AckCommitsHanded uint64 `json:"ackCommitsHanded"`
 }
 
 // storeMetrics is the store's part of /metrics.
@@ -196,7 +200,8 @@ func (g *Gateway) registerMetrics() {
 	m := g.metrics
 	m.Register("osp", func() any {
 		om := ospMetrics{Packets: g.packets.snapshot(), HandshakeFailures: g.hsCauses.snapshot(),
-			Server: make(map[string]uint64, osp.NumCounters), Sessions: len(g.srv.Sessions()), AckQueue: g.acks.pending()}
+			Server: make(map[string]uint64, osp.NumCounters), Sessions: len(g.srv.Sessions()), AckQueue: g.acks.pending(),
+			AckCommitsInline: g.acks.inline.Load(), AckCommitsHanded: g.acks.handed.Load()}
 		for i, v := range g.srv.Counters() {
 			om.Server[osp.Counter(i).String()] = v
 		}

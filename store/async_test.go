@@ -335,9 +335,10 @@ func TestAsyncOrdering(t *testing.T) {
 	}
 }
 
-// pacedDB opens a store whose commits are paced (PaceBatch 10, MaxBatch 50)
-// and whose committer blocks on the batch that starts with hold's receive,
-// once armed. sizes returns the writes of every commit since priming.
+// pacedDB is a store whose commits are paced (PaceBatch 10, MaxBatch 50).
+// Once armed, its committer blocks with the first write of its next batch
+// in hand until hold is closed; sizes are the writes of every commit since
+// openPaced primed it.
 type pacedDB struct {
 	db    *storetest.DB
 	armed atomic.Bool

@@ -103,9 +103,12 @@ type Options struct {
 	Now func() time.Time
 
 	// OnCommit, if set, is called by the committer after every group commit
-	// with the number of writes in the transaction (journal readings plus
-	// other writes) and the time from the start of the transaction to the
-	// end of its fsync. It must be fast and must not call into the DB.
+	// that succeeded, once the callbacks of its writes ran (so it can act on
+	// what they gathered, say send their acknowledgements together), with
+	// the number of writes in the transaction (journal readings plus other
+	// writes) and the time from the start of the transaction to the end of
+	// its fsync. The next commit waits for it: it must be fast and must not
+	// call into the DB.
 	OnCommit func(records int, d time.Duration)
 
 	// beforeCommit is a test hook called by the committer with the first

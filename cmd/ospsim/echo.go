@@ -163,11 +163,8 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 			continue
 		case readClosed:
 			return
-		case readAgain:
-			continue
 		}
-		w.answer(buf[:n], ring)
-		inflight = max(inflight-1, 0)
+		w.answer(buf[:n], ring, &inflight)
 		if !fill() {
 			return
 		}
@@ -186,29 +183,30 @@ const (
 	readAnswer  = iota
 	readTimeout // nothing for echoTimeout
 	readClosed  // the socket is closed: the run is over
-	readAgain   // refused: the server is not there (yet); a timeout resends
 )
 
-// read waits up to echoTimeout for an answer.
+// read waits up to echoTimeout for an answer. A refused send (the server
+// is not there yet) is no answer: read waits on, and a timeout resends.
 func (w *echoWorker) read(buf []byte) (int, int) {
-	_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
-	n, err := w.conn.Read(buf)
-	var ne net.Error
-	switch {
-	case err == nil:
-		return n, readAnswer
-	case errors.As(err, &ne) && ne.Timeout():
-		return 0, readTimeout
-	case errors.Is(err, net.ErrClosed):
-		return 0, readClosed
-	default:
-		return 0, readAgain
+	for {
+		_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
+		n, err := w.conn.Read(buf)
+		var ne net.Error
+		switch {
+		case err == nil:
+			return n, readAnswer
+		case errors.As(err, &ne) && ne.Timeout():
+			return 0, readTimeout
+		case errors.Is(err, net.ErrClosed):
+			return 0, readClosed
+		}
 	}
 }
 
-// answer counts an answer and records its latency from the send time in
-// ring, once per request.
-func (w *echoWorker) answer(pkt []byte, ring []echoStamp) {
+// answer counts an answer, one fewer in flight, and records its latency
+// from the send time in ring, once per request.
+func (w *echoWorker) answer(pkt []byte, ring []echoStamp, inflight *int) {
+	*inflight = max(*inflight-1, 0)
 	now := time.Now()
 	if len(pkt) >= 8 {
 		num := binary.BigEndian.Uint64(pkt)
@@ -250,12 +248,9 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 				continue
 			case readClosed:
 				return
-			case readAgain:
-				continue
 			}
 			mu.Lock()
-			w.answer(buf[:n], ring)
-			inflight = max(inflight-1, 0)
+			w.answer(buf[:n], ring, &inflight)
 			stop := w.echoed >= count
 			mu.Unlock()
 			if stop {
