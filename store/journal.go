@@ -94,10 +94,15 @@ func (db *DB) Readings(fromSeq uint64, limit int) ([]Reading, error) {
 		return nil, fmt.Errorf("store: readings: %w", invalidf("limit %d is not positive", limit))
 	}
 	var out []Reading
+	var d readingDecoder
 	err := db.view("readings", func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJournal).Cursor()
-		for k, v := c.Seek(seqKey(fromSeq)); k != nil && len(out) < limit; k, v = c.Next() {
-			r, err := decodeJournal(k, v)
+		k, v := c.Seek(seqKey(fromSeq))
+		if k != nil {
+			out = make([]Reading, 0, min(limit, readingsPrealloc))
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			r, err := d.decodeJournal(k, v)
 			if err != nil {
 				return err
 			}
@@ -108,13 +113,22 @@ func (db *DB) Readings(fromSeq uint64, limit int) ([]Reading, error) {
 	return out, err
 }
 
+// readingsPrealloc is how many readings Readings makes room for at once:
+// a long scan grows from there, a short one wastes little.
+const readingsPrealloc = 512
+
 // decodeJournal decodes one journal entry, setting Seq from the key.
 func decodeJournal(k, v []byte) (Reading, error) {
+	return (*readingDecoder)(nil).decodeJournal(k, v)
+}
+
+// decodeJournal is decodeJournal, its copies made by d.
+func (d *readingDecoder) decodeJournal(k, v []byte) (Reading, error) {
 	if len(k) != 8 {
 		return Reading{}, &CorruptError{Record: "journal key", Offset: len(k), Reason: "want 8 bytes"}
 	}
 	seq := binary.BigEndian.Uint64(k)
-	r, err := decodeReading(v)
+	r, err := d.decode(v)
 	if err != nil {
 		return Reading{}, fmt.Errorf("seq %d: %w", seq, err)
 	}

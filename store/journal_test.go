@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -439,4 +440,53 @@ func ExampleDB_AppendAsync() {
 	// ack seq 1
 	// ack seq 2
 	// ack seq 3
+}
+
+// TestReadingsOwnTheirBytes: the readings of one scan share payload blocks
+// and link strings, and still behave as if each had its own: every payload
+// and link reads back as appended, writing into one payload or appending to
+// it leaves its neighbours as they were, and payloads larger than a block
+// are copied whole.
+func TestReadingsOwnTheirBytes(t *testing.T) {
+	db := storetest.MustOpen(t, store.Options{})
+	var want []store.Reading
+	for i := range 300 {
+		size := i % 40
+		if i%97 == 5 {
+			size = 9000 // bigger than a shared block's share
+		}
+		p := bytes.Repeat([]byte{byte(i)}, size)
+		r := store.Reading{Device: store.DeviceID{Type: 1, Module: uint32(i % 3)}, DataType: 1, Payload: p,
+			Link: fmt.Sprintf("10.0.0.%d:4700", i%3), Time: time.Unix(int64(i), 0).UTC()}
+		if _, err := db.Append(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	got, err := db.Readings(1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d readings, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if len(got[i].Payload) > 0 {
+			got[i].Payload[0] ^= 0xff
+			got[i].Payload = append(got[i].Payload, 0xee, 0xee)
+		}
+	}
+	for i, r := range got {
+		p := want[i].Payload
+		if len(p) > 0 {
+			p = append([]byte{p[0] ^ 0xff}, p[1:]...)
+			p = append(p, 0xee, 0xee)
+		}
+		if !bytes.Equal(r.Payload, p) {
+			t.Fatalf("reading %d: payload %x, want %x", i, r.Payload, p)
+		}
+		if r.Link != want[i].Link || r.Device != want[i].Device || !r.Time.Equal(want[i].Time) {
+			t.Fatalf("reading %d: %+v, want %+v", i, r, want[i])
+		}
+	}
 }

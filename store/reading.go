@@ -142,6 +142,54 @@ func corruptReading(off int, reason string) error {
 // value that is only valid inside its transaction. It never panics: every
 // length is checked before it is used, and failures are *CorruptError.
 func decodeReading(b []byte) (Reading, error) {
+	return (*readingDecoder)(nil).decode(b)
+}
+
+// readingDecoder decodes the many records of one scan with fewer
+// allocations: payloads are copied into shared blocks (each payload's
+// capacity ends where it does, so appending to one never overwrites the
+// next), and each distinct link is one string. The nil decoder allocates
+// per record.
+type readingDecoder struct {
+	block []byte            // the free rest of the current payload block
+	links map[string]string // the links seen, interned
+}
+
+// decoderBlock is the size of the blocks payloads are copied into.
+const decoderBlock = 16 << 10
+
+// payload returns a copy of b.
+func (d *readingDecoder) payload(b []byte) []byte {
+	if d == nil || len(b) > decoderBlock/4 {
+		return append([]byte(nil), b...)
+	}
+	if len(d.block) < len(b) {
+		d.block = make([]byte, decoderBlock)
+	}
+	n := copy(d.block, b)
+	out := d.block[:n:n]
+	d.block = d.block[n:]
+	return out
+}
+
+// link returns b as a string, the same string for the same bytes.
+func (d *readingDecoder) link(b []byte) string {
+	if d == nil {
+		return string(b)
+	}
+	if s, ok := d.links[string(b)]; ok {
+		return s
+	}
+	if d.links == nil {
+		d.links = make(map[string]string)
+	}
+	s := string(b)
+	d.links[s] = s
+	return s
+}
+
+// decode is decodeReading, its copies made by d.
+func (d *readingDecoder) decode(b []byte) (Reading, error) {
 	var r Reading
 	if len(b) < 1 {
 		return r, corruptReading(0, "empty value")
@@ -170,7 +218,7 @@ func decodeReading(b []byte) (Reading, error) {
 	if len(b)-off < linkLen+2 {
 		return Reading{}, corruptReading(off, "truncated link")
 	}
-	r.Link = string(b[off : off+linkLen])
+	r.Link = d.link(b[off : off+linkLen])
 	off += linkLen
 	payLen := int(be.Uint16(b[off : off+2]))
 	off += 2
@@ -181,7 +229,7 @@ func decodeReading(b []byte) (Reading, error) {
 		return Reading{}, corruptReading(off+payLen, "trailing bytes")
 	}
 	if payLen > 0 {
-		r.Payload = append([]byte(nil), b[off:off+payLen]...)
+		r.Payload = d.payload(b[off : off+payLen])
 	}
 	return r, nil
 }
