@@ -54,11 +54,17 @@ type deviceTable struct {
 	profiles map[string]*things.Profile // immutable after start
 
 	mu      sync.RWMutex
-	profile map[store.DeviceID]*things.Profile // nil value: raw payloads
+	entries map[store.DeviceID]deviceEntry
+}
+
+// deviceEntry is what the table holds of one device.
+type deviceEntry struct {
+	profile *things.Profile // nil: raw payloads
+	thing   string          // the device's thing ID (things.OSPThingID)
 }
 
 func newDeviceTable(profiles map[string]*things.Profile) *deviceTable {
-	return &deviceTable{profiles: profiles, profile: make(map[store.DeviceID]*things.Profile)}
+	return &deviceTable{profiles: profiles, entries: make(map[store.DeviceID]deviceEntry)}
 }
 
 // lookupProfile returns the named profile; "" is no profile.
@@ -74,23 +80,30 @@ func (t *deviceTable) lookupProfile(name string) (*things.Profile, error) {
 }
 
 func (t *deviceTable) set(id store.DeviceID, p *things.Profile) {
+	e := deviceEntry{profile: p, thing: things.OSPThingID(id.Type, id.Module)}
 	t.mu.Lock()
-	t.profile[id] = p
+	t.entries[id] = e
 	t.mu.Unlock()
 }
 
 func (t *deviceTable) remove(id store.DeviceID) {
 	t.mu.Lock()
-	delete(t.profile, id)
+	delete(t.entries, id)
 	t.mu.Unlock()
 }
 
 // get returns the device's profile and whether the device is known.
 func (t *deviceTable) get(id store.DeviceID) (*things.Profile, bool) {
+	e, ok := t.lookup(id)
+	return e.profile, ok
+}
+
+// lookup returns the device's entry and whether the device is known.
+func (t *deviceTable) lookup(id store.DeviceID) (deviceEntry, bool) {
 	t.mu.RLock()
-	p, ok := t.profile[id]
+	e, ok := t.entries[id]
 	t.mu.RUnlock()
-	return p, ok
+	return e, ok
 }
 
 // provision upserts the devices named in the configuration, then loads the

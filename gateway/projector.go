@@ -237,11 +237,11 @@ func (p *projector) step() (bool, error) {
 }
 
 func (p *projector) apply(r *store.Reading) {
-	prof, known := p.devices.get(r.Device)
+	dev, known := p.devices.lookup(r.Device)
 	if !known {
 		return // a removed device: its readings stay in the journal only
 	}
-	id := things.OSPThingID(r.Device.Type, r.Device.Module)
+	prof, id := dev.profile, dev.thing
 	if r.Seq <= p.replayTo {
 		// Replaying after a restart: the stored state may already hold
 		// this reading (state is queued before the cursor, and a crash can

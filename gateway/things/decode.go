@@ -59,6 +59,10 @@ func (p *Profile) Decode(dataType uint16, payload []byte) ([]PropertyValue, erro
 // Raw, so that no payload is ever dropped. It works on a nil profile (every
 // payload is then kept raw).
 func (p *Profile) DecodeOrRaw(dataType uint16, payload []byte) []PropertyValue {
+	if p == nil {
+		// The raw value without building Decode's error.
+		return []PropertyValue{{Name: RawPropertyName(dataType), Value: BytesValue(payload), Raw: true}}
+	}
 	values, err := p.Decode(dataType, payload)
 	if err != nil {
 		return []PropertyValue{{Name: RawPropertyName(dataType), Value: BytesValue(payload), Raw: true}}
