@@ -90,27 +90,39 @@ func (db *DB) AppendAsync(r Reading, done func(seq uint64, err error)) {
 // sequence order. Readings that retention removed are simply absent: a
 // consumer that fell behind sees the sequence jump. limit must be positive.
 func (db *DB) Readings(fromSeq uint64, limit int) ([]Reading, error) {
+	return db.AppendReadings(nil, fromSeq, limit)
+}
+
+// AppendReadings is Readings appending to dst, so that a consumer that
+// reads the journal run after run can reuse one slice. On error it returns
+// dst as it was.
+func (db *DB) AppendReadings(dst []Reading, fromSeq uint64, limit int) ([]Reading, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("store: readings: %w", invalidf("limit %d is not positive", limit))
+		return dst, fmt.Errorf("store: readings: %w", invalidf("limit %d is not positive", limit))
 	}
-	var out []Reading
+	out := dst
 	var d readingDecoder
 	err := db.view("readings", func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJournal).Cursor()
 		k, v := c.Seek(seqKey(fromSeq))
-		if k != nil {
+		if k != nil && out == nil {
 			out = make([]Reading, 0, min(limit, readingsPrealloc))
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
+		for n := 0; k != nil && n < limit; k, v = c.Next() {
 			r, err := d.decodeJournal(k, v)
 			if err != nil {
 				return err
 			}
 			out = append(out, r)
+			n++
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		clear(out[len(dst):])
+		return dst, err
+	}
+	return out, nil
 }
 
 // readingsPrealloc is how many readings Readings makes room for at once:

@@ -490,3 +490,38 @@ func TestReadingsOwnTheirBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendReadings: readings are appended after what dst holds, up to
+// limit of them, into dst's spare room when it has some; a bad limit
+// returns dst as it was.
+func TestAppendReadings(t *testing.T) {
+	db := storetest.MustOpen(t, store.Options{})
+	for i := range 10 {
+		if _, err := db.Append(t.Context(), store.Reading{Device: store.DeviceID{Type: 1, Module: 1}, Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]store.Reading, 1, 16)
+	buf[0].Seq = 99 // what the caller already held
+	got, err := db.AppendReadings(buf, 4, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 6 || got[0].Seq != 99 || &got[0] != &buf[0] {
+		t.Fatalf("got %d readings (first seq %d), want the held one and 5 more in buf's room", len(got), got[0].Seq)
+	}
+	for i, r := range got[1:] {
+		if want := uint64(4 + i); r.Seq != want || r.Payload[0] != byte(want-1) {
+			t.Fatalf("reading %d: seq %d payload %x, want seq %d", i, r.Seq, r.Payload, want)
+		}
+	}
+	if got, err := db.AppendReadings(buf, 8, 100); err != nil || len(got) != 4 || got[3].Seq != 10 {
+		t.Fatalf("to the end: %d readings, %v; want the held one and seqs 8–10", len(got), err)
+	}
+	if got, err := db.AppendReadings(buf, 11, 5); err != nil || len(got) != 1 {
+		t.Fatalf("past the end: %d readings, %v; want dst unchanged", len(got), err)
+	}
+	if got, err := db.AppendReadings(buf, 1, 0); !errors.Is(err, store.ErrInvalid) || len(got) != 1 {
+		t.Fatalf("limit 0: %d readings, %v; want dst unchanged and ErrInvalid", len(got), err)
+	}
+}
