@@ -54,7 +54,8 @@ type projector struct {
 	next      uint64                 // the next sequence to apply; only run touches it
 	replayTo  uint64                 // readings up to here were journaled before this start
 	perThing  map[store.DeviceID]int // readings of each device in the current run
-	carry     []store.Reading        // read by the last run, left for the next
+	buf       []store.Reading        // the runs' readings, reused; only run touches it
+	carry     []store.Reading        // read by the last run, left for the next (in buf)
 	projected atomic.Uint64
 	undecoded atomic.Uint64
 	journaled atomic.Uint64 // the highest sequence notify reported
@@ -195,14 +196,15 @@ func (p *projector) step() (bool, error) {
 		from = rs[len(rs)-1].Seq + 1
 	}
 	if len(rs) < projectBatch {
-		more, err := p.db.Readings(from, projectBatch-len(rs))
-		if err != nil {
-			return false, err
+		// The carry moves to the front of the run's slice, which every
+		// run reuses; the journal's next readings follow it.
+		if p.buf == nil {
+			p.buf = make([]store.Reading, 0, projectBatch)
 		}
-		if len(rs) == 0 {
-			rs = more
-		} else {
-			rs = append(rs, more...) // into rs's spare capacity, past the last run's
+		p.carry = p.buf[:copy(p.buf[:len(rs)], rs)]
+		var err error
+		if rs, err = p.db.AppendReadings(p.carry, from, projectBatch-len(p.carry)); err != nil {
+			return false, err
 		}
 	}
 	if len(rs) == 0 {
