@@ -125,8 +125,9 @@ func (db *DB) AppendReadings(dst []Reading, fromSeq uint64, limit int) ([]Readin
 	return out, nil
 }
 
-// readingsPrealloc is how many readings Readings makes room for at once:
-// a long scan grows from there, a short one wastes little.
+// readingsPrealloc is how many readings AppendReadings makes room for at
+// once when dst is nil: a long scan grows from there, a short one wastes
+// little.
 const readingsPrealloc = 512
 
 // decodeJournal decodes one journal entry, setting Seq from the key.

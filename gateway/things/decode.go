@@ -60,14 +60,18 @@ func (p *Profile) Decode(dataType uint16, payload []byte) ([]PropertyValue, erro
 // payload is then kept raw).
 func (p *Profile) DecodeOrRaw(dataType uint16, payload []byte) []PropertyValue {
 	if p == nil {
-		// The raw value without building Decode's error.
-		return []PropertyValue{{Name: RawPropertyName(dataType), Value: BytesValue(payload), Raw: true}}
+		return rawValues(dataType, payload) // without building Decode's error
 	}
 	values, err := p.Decode(dataType, payload)
 	if err != nil {
-		return []PropertyValue{{Name: RawPropertyName(dataType), Value: BytesValue(payload), Raw: true}}
+		return rawValues(dataType, payload)
 	}
 	return values
+}
+
+// rawValues is DecodeOrRaw's single raw property.
+func rawValues(dataType uint16, payload []byte) []PropertyValue {
+	return []PropertyValue{{Name: RawPropertyName(dataType), Value: BytesValue(payload), Raw: true}}
 }
 
 // decode converts the field's bytes (exactly f.Type.Size() of them).
