@@ -129,10 +129,29 @@ func TestProjectorCapsOneDevicePerRun(t *testing.T) {
 	defer cancel()
 	go pers.run(ctx)
 
+	// The reused slice holds no reading but the carry between runs.
+	held := func(run string) {
+		t.Helper()
+		all := p.buf[:cap(p.buf)]
+		from, to := 0, 0 // the carry's slots
+		if len(p.carry) > 0 {
+			from = cap(p.buf) - cap(p.carry)
+			to = from + len(p.carry)
+		}
+		for i := range all {
+			if all[i].Payload != nil && (i < from || i >= to) {
+				t.Fatalf("after the %s run, slot %d of the projector's slice still holds seq %d", run, i, all[i].Seq)
+			}
+		}
+	}
 	more, err := p.step()
 	if err != nil || !more {
 		t.Fatalf("first run: more %v, err %v", more, err)
 	}
+	if len(p.carry) == 0 {
+		t.Fatal("first run left no carry")
+	}
+	held("first")
 	got := p.projected.Load()
 	// The run stops before the busy device's next reading.
 	var busyApplied int
@@ -151,6 +170,7 @@ func TestProjectorCapsOneDevicePerRun(t *testing.T) {
 	if more, err := p.step(); err != nil || more {
 		t.Fatalf("second run: more %v, err %v", more, err)
 	}
+	held("second")
 	if p.projected.Load() != uint64(n) {
 		t.Errorf("projected %d of %d", p.projected.Load(), n)
 	}

@@ -197,11 +197,17 @@ func (p *projector) step() (bool, error) {
 	}
 	if len(rs) < projectBatch {
 		// The carry moves to the front of the run's slice, which every
-		// run reuses; the journal's next readings follow it.
+		// run reuses; the journal's next readings follow it. Its old
+		// places the move did not overwrite are cleared, so that the
+		// slice holds no payload twice.
 		if p.buf == nil {
 			p.buf = make([]store.Reading, 0, projectBatch)
 		}
-		p.carry = p.buf[:copy(p.buf[:len(rs)], rs)]
+		k := copy(p.buf[:len(rs)], rs)
+		if k > 0 {
+			clear(p.buf[k : cap(p.buf)-cap(rs)+k])
+		}
+		p.carry = p.buf[:k]
 		var err error
 		if rs, err = p.db.AppendReadings(p.carry, from, projectBatch-len(p.carry)); err != nil {
 			return false, err
@@ -223,11 +229,14 @@ func (p *projector) step() (bool, error) {
 		p.apply(r)
 	}
 	_ = p.hub.EndBatch() // failures are logged by the hub; the replay rebuilds
+	last := rs[n-1].Seq
+	// The applied readings are done with: their payloads are not kept
+	// alive by the reused slice while the projector idles.
+	clear(rs[:n])
 	p.carry = nil
 	if n < len(rs) {
 		p.carry = rs[n:]
 	}
-	last := rs[n-1].Seq
 	p.next = last + 1
 	p.projected.Store(last) // applied to the hub; the store follows
 	part := projectPart
