@@ -12,11 +12,12 @@ import (
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
-// batchConn sends several datagrams in one call: sendmmsg on Linux, one
-// datagram per call elsewhere. ipv4.PacketConn and ipv6.PacketConn are both
-// one (their Message is the same type).
+// batchConn sends and receives several datagrams in one call: sendmmsg and
+// recvmmsg on Linux, one datagram per call elsewhere. ipv4.PacketConn and
+// ipv6.PacketConn are both one (their Message is the same type).
 type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 // newBatchConn returns the batch interface of a UDP socket: the IPv6 one

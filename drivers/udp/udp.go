@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -156,21 +158,65 @@ func (l *Link) Run(ctx context.Context, h Handler) error {
 }
 
 func (l *Link) read(h Handler) error {
+	if l.bw != nil {
+		return l.readBatched(h)
+	}
 	buf := make([]byte, osp.MaxPacketSize+1)
 	for {
 		n, from, err := l.readFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
+			if fatal := readError(err); fatal != nil || errors.Is(err, net.ErrClosed) {
+				return fatal
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			continue
 		}
 		l.handle(h, buf[:n], from)
 	}
+}
+
+// ReadBatch is the most datagrams one read takes from a UDP socket (one
+// recvmmsg on Linux). A read returns what the socket holds, from one
+// datagram up, so a batch costs latency nothing.
+const ReadBatch = 8
+
+// readBatched reads the socket ReadBatch datagrams at a time and hands them
+// on in the order they arrived.
+func (l *Link) readBatched(h Handler) error {
+	ms := make([]ipv4.Message, ReadBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, osp.MaxPacketSize+1)}
+	}
+	for {
+		n, err := l.bw.ReadBatch(ms, 0)
+		if err != nil {
+			if fatal := readError(err); fatal != nil || errors.Is(err, net.ErrClosed) {
+				return fatal
+			}
+			continue
+		}
+		for i := range ms[:n] {
+			m := &ms[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			l.handle(h, m.Buffers[0][:m.N], ua.AddrPort())
+			m.Addr = nil
+		}
+	}
+}
+
+// readError sorts a read's error: nil for one to read past (a timeout),
+// nil with net.ErrClosed for the socket's close, the error otherwise.
+func readError(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
 }
 
 // handle passes one datagram to h, unless it is too large or a CONNECT

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -202,5 +204,125 @@ func TestConnectRateLimit(t *testing.T) {
 	defer mu.Unlock()
 	if len(errs) != 10 || !errors.Is(errs[0], ErrRateLimited) {
 		t.Errorf("errors %v", errs)
+	}
+}
+
+// countingBatch counts a batchConn's reads and the datagrams they return.
+type countingBatch struct {
+	batchConn
+	reads, msgs int
+}
+
+func (c *countingBatch) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	n, err := c.batchConn.ReadBatch(ms, flags)
+	c.reads++
+	c.msgs += n
+	return n, err
+}
+
+// record keeps copies of what it is handed, with the source.
+type record struct {
+	mu   sync.Mutex
+	pkts [][]byte
+	from []netip.AddrPort
+}
+
+func (r *record) Handle(pkt []byte, from osp.Peer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pkts = append(r.pkts, append([]byte(nil), pkt...))
+	r.from = append(r.from, from.(*Peer).Addr())
+	return nil
+}
+
+func (r *record) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pkts)
+}
+
+// TestReadsInBatches queues datagrams of different sizes from two sources
+// before the link reads, so that its reads find several at once: each is
+// handed on whole, with its own source, in the order each source sent
+// them, and one too large for OSP is reported, not handed on.
+func TestReadsInBatches(t *testing.T) {
+	for _, tc := range []struct{ network, ip string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			gw, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
+			if err != nil {
+				t.Skipf("no %s loopback: %v", tc.network, err)
+			}
+			var mu sync.Mutex
+			var errs []error
+			link := New(gw, Options{Readers: 1,
+				OnError: func(_ netip.AddrPort, _ []byte, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
+			cb := &countingBatch{batchConn: link.bw}
+			link.bw = cb
+			var srcs [2]*net.UDPConn
+			for i := range srcs {
+				if srcs[i], err = net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)}); err != nil {
+					t.Fatal(err)
+				}
+				defer srcs[i].Close()
+			}
+			const each = 3*ReadBatch + 3
+			for i := range each {
+				for s, c := range srcs {
+					pkt := make([]byte, 10+i*37+s)
+					for j := range pkt {
+						pkt[j] = byte(i + j + s)
+					}
+					if _, err := c.WriteToUDP(pkt, gw.LocalAddr().(*net.UDPAddr)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := srcs[0].WriteToUDP(make([]byte, osp.MaxPacketSize+100), gw.LocalAddr().(*net.UDPAddr)); err != nil {
+				t.Fatal(err)
+			}
+			h := &record{}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- link.Run(ctx, h) }()
+			for i := 0; link.Stats().Received < 2*each+1 && i < 1000; i++ {
+				time.Sleep(2 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if h.len() != 2*each {
+				t.Fatalf("handled %d datagrams, want %d", h.len(), 2*each)
+			}
+			next := [2]int{}
+			for k, pkt := range h.pkts {
+				s := -1
+				for i, c := range srcs {
+					if c.LocalAddr().(*net.UDPAddr).AddrPort() == h.from[k] {
+						s = i
+					}
+				}
+				if s < 0 {
+					t.Fatalf("datagram %d from %v, sent by neither source", k, h.from[k])
+				}
+				i := next[s]
+				next[s]++
+				want := make([]byte, 10+i*37+s)
+				for j := range want {
+					want[j] = byte(i + j + s)
+				}
+				if string(pkt) != string(want) {
+					t.Fatalf("source %d datagram %d: %d bytes, want %d bytes %x…", s, i, len(pkt), len(want), want[:4])
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(errs) != 1 || !errors.Is(errs[0], osp.ErrTooLarge) {
+				t.Errorf("errors %v, want one %v", errs, osp.ErrTooLarge)
+			}
+			if runtime.GOOS == "linux" && cb.reads >= cb.msgs {
+				t.Errorf("%d reads for %d datagrams: recvmmsg took one at a time", cb.reads, cb.msgs)
+			}
+		})
 	}
 }
