@@ -18,6 +18,7 @@ require (
 	go.bug.st/serial v1.8.0
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.48.0
+	golang.org/x/net v0.49.0
 	golang.org/x/sys v0.43.0
 	golang.org/x/term v0.40.0
 	periph.io/x/conn/v3 v3.7.2
@@ -29,5 +30,4 @@ require (
 	github.com/miekg/dns v1.1.27 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
-	golang.org/x/net v0.49.0 // indirect
 )

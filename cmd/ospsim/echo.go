@@ -59,6 +59,7 @@ type echoResult struct {
 
 type echoWorker struct {
 	conn      *net.UDPConn
+	in        *datagrams // conn's answers, several per read
 	sent      int
 	echoed    int
 	timeouts  int
@@ -81,7 +82,7 @@ func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, er
 			}
 			return nil, err
 		}
-		workers[i] = &echoWorker{conn: conn}
+		workers[i] = &echoWorker{conn: conn, in: newDatagrams(conn, 2048)}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,7 +133,6 @@ func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, er
 func (w *echoWorker) run(count, window, size int, end time.Time) {
 	ring := make([]echoStamp, 4*window)
 	pkt := make([]byte, size)
-	buf := make([]byte, 2048)
 	inflight := 0
 	expired := func() bool { return !end.IsZero() && !time.Now().Before(end) }
 	fill := func() bool {
@@ -152,7 +152,7 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 		return
 	}
 	for inflight > 0 {
-		n, got := w.read(buf)
+		answers, got := w.read()
 		switch got {
 		case readTimeout:
 			w.timeouts++
@@ -164,7 +164,9 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 		case readClosed:
 			return
 		}
-		w.answer(buf[:n], ring, &inflight)
+		for _, a := range answers {
+			w.answer(a, ring, &inflight)
+		}
 		if !fill() {
 			return
 		}
@@ -185,20 +187,21 @@ const (
 	readClosed  // the socket is closed: the run is over
 )
 
-// read waits up to echoTimeout for an answer. A refused send (the server
-// is not there yet) is no answer: read waits on, and a timeout resends.
-func (w *echoWorker) read(buf []byte) (int, int) {
+// read waits up to echoTimeout for an answer and returns it with those
+// queued behind it. A refused send (the server is not there yet) is no
+// answer: read waits on, and a timeout resends.
+func (w *echoWorker) read() ([][]byte, int) {
 	for {
 		_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
-		n, err := w.conn.Read(buf)
+		answers, err := w.in.read()
 		var ne net.Error
 		switch {
 		case err == nil:
-			return n, readAnswer
+			return answers, readAnswer
 		case errors.As(err, &ne) && ne.Timeout():
-			return 0, readTimeout
+			return nil, readTimeout
 		case errors.Is(err, net.ErrClosed):
-			return 0, readClosed
+			return nil, readClosed
 		}
 	}
 }
@@ -230,9 +233,8 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 2048)
 		for {
-			n, got := w.read(buf)
+			answers, got := w.read()
 			switch got {
 			case readTimeout:
 				mu.Lock()
@@ -250,7 +252,9 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 				return
 			}
 			mu.Lock()
-			w.answer(buf[:n], ring, &inflight)
+			for _, a := range answers {
+				w.answer(a, ring, &inflight)
+			}
 			stop := w.echoed >= count
 			mu.Unlock()
 			if stop {

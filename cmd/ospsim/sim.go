@@ -113,9 +113,9 @@ func (s *sensor) Send(pkt []byte) error {
 // refused datagram (the gateway is down: ICMP port unreachable) is no
 // reason to stop: the gateway may come back.
 func (s *sensor) read() {
-	buf := make([]byte, 2048) // more than any packet a gateway sends over UDP (MTU 1472)
+	d := newDatagrams(s.conn, 2048) // more than any packet a gateway sends over UDP (MTU 1472)
 	for {
-		n, err := s.conn.Read(buf)
+		pkts, err := d.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -126,7 +126,9 @@ func (s *sensor) read() {
 			continue
 		}
 		s.lastRecv.Store(time.Now().UnixNano())
-		s.cl.Handle(buf[:n])
+		for _, pkt := range pkts {
+			s.cl.Handle(pkt)
+		}
 	}
 }
 
