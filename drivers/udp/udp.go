@@ -165,8 +165,8 @@ func (l *Link) read(h Handler) error {
 	for {
 		n, from, err := l.readFrom(buf)
 		if err != nil {
-			if fatal := readError(err); fatal != nil || errors.Is(err, net.ErrClosed) {
-				return fatal
+			if done, err := readDone(err); done {
+				return err
 			}
 			continue
 		}
@@ -189,8 +189,8 @@ func (l *Link) readBatched(h Handler) error {
 	for {
 		n, err := l.bw.ReadBatch(ms, 0)
 		if err != nil {
-			if fatal := readError(err); fatal != nil || errors.Is(err, net.ErrClosed) {
-				return fatal
+			if done, err := readDone(err); done {
+				return err
 			}
 			continue
 		}
@@ -198,7 +198,7 @@ func (l *Link) readBatched(h Handler) error {
 			m := &ms[i]
 			ua, ok := m.Addr.(*net.UDPAddr)
 			if !ok {
-				continue
+				continue // never from a UDP socket
 			}
 			l.handle(h, m.Buffers[0][:m.N], ua.AddrPort())
 			m.Addr = nil
@@ -206,17 +206,17 @@ func (l *Link) readBatched(h Handler) error {
 	}
 }
 
-// readError sorts a read's error: nil for one to read past (a timeout),
-// nil with net.ErrClosed for the socket's close, the error otherwise.
-func readError(err error) error {
-	if errors.Is(err, net.ErrClosed) {
-		return nil
-	}
+// readDone sorts a read's error: the socket's close ends the reading with
+// nil, a timeout is read past, anything else ends it with the error.
+func readDone(err error) (bool, error) {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return nil
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return true, nil
+	case errors.As(err, &ne) && ne.Timeout():
+		return false, nil
 	}
-	return err
+	return true, err
 }
 
 // handle passes one datagram to h, unless it is too large or a CONNECT
