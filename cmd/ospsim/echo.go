@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgegate/edgegate/drivers/udp"
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -59,7 +60,7 @@ type echoResult struct {
 
 type echoWorker struct {
 	conn      *net.UDPConn
-	in        *datagrams // conn's answers, several per read
+	in        *udp.Reader // conn's answers, several per read
 	sent      int
 	echoed    int
 	timeouts  int
@@ -82,7 +83,7 @@ func runEcho(ctx context.Context, addr *net.UDPAddr, o options) (*echoResult, er
 			}
 			return nil, err
 		}
-		workers[i] = &echoWorker{conn: conn, in: newDatagrams(conn, 2048)}
+		workers[i] = &echoWorker{conn: conn, in: udp.NewReader(conn, readBatch, 2048)}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -165,7 +166,7 @@ func (w *echoWorker) run(count, window, size int, end time.Time) {
 			return
 		}
 		for _, a := range answers {
-			w.answer(a, ring, &inflight)
+			w.answer(a.Data, ring, &inflight)
 		}
 		if !fill() {
 			return
@@ -190,10 +191,10 @@ const (
 // read waits up to echoTimeout for an answer and returns it with those
 // queued behind it. A refused send (the server is not there yet) is no
 // answer: read waits on, and a timeout resends.
-func (w *echoWorker) read() ([][]byte, int) {
+func (w *echoWorker) read() ([]udp.Datagram, int) {
 	for {
 		_ = w.conn.SetReadDeadline(time.Now().Add(echoTimeout))
-		answers, err := w.in.read()
+		answers, err := w.in.Read()
 		var ne net.Error
 		switch {
 		case err == nil:
@@ -253,7 +254,7 @@ func (w *echoWorker) runPaced(count, window, size int, end time.Time, rate float
 			}
 			mu.Lock()
 			for _, a := range answers {
-				w.answer(a, ring, &inflight)
+				w.answer(a.Data, ring, &inflight)
 			}
 			stop := w.echoed >= count
 			mu.Unlock()

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/edgegate/edgegate/gateway/osp"
 )
 
@@ -163,45 +161,36 @@ func (l *Link) read(h Handler) error {
 	}
 	buf := make([]byte, osp.MaxPacketSize+1)
 	for {
-		n, from, err := l.readFrom(buf)
+		n, addr, err := l.pc.ReadFrom(buf)
 		if err != nil {
 			if done, err := readDone(err); done {
 				return err
 			}
 			continue
 		}
+		from, _ := netip.ParseAddrPort(addr.String())
 		l.handle(h, buf[:n], from)
 	}
 }
 
 // ReadBatch is the most datagrams one read takes from a UDP socket (one
-// recvmmsg on Linux). A read returns what the socket holds, from one
-// datagram up, so a batch costs latency nothing.
+// recvmmsg on Linux; see Reader).
 const ReadBatch = 8
 
 // readBatched reads the socket ReadBatch datagrams at a time and hands them
 // on in the order they arrived.
 func (l *Link) readBatched(h Handler) error {
-	ms := make([]ipv4.Message, ReadBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, osp.MaxPacketSize+1)}
-	}
+	rd := newReader(l.bw, ReadBatch, osp.MaxPacketSize+1)
 	for {
-		n, err := l.bw.ReadBatch(ms, 0)
+		ds, err := rd.Read()
 		if err != nil {
 			if done, err := readDone(err); done {
 				return err
 			}
 			continue
 		}
-		for i := range ms[:n] {
-			m := &ms[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue // never from a UDP socket
-			}
-			l.handle(h, m.Buffers[0][:m.N], ua.AddrPort())
-			m.Addr = nil
+		for _, d := range ds {
+			l.handle(h, d.Data, d.From)
 		}
 	}
 }
@@ -236,19 +225,6 @@ func (l *Link) handle(h Handler, pkt []byte, from netip.AddrPort) {
 	if err := h.Handle(pkt, peer); err != nil {
 		l.report(from, pkt, err)
 	}
-}
-
-func (l *Link) readFrom(buf []byte) (int, netip.AddrPort, error) {
-	if l.conn != nil {
-		n, ap, err := l.conn.ReadFromUDPAddrPort(buf)
-		return n, ap, err
-	}
-	n, addr, err := l.pc.ReadFrom(buf)
-	if err != nil {
-		return 0, netip.AddrPort{}, err
-	}
-	ap, _ := netip.ParseAddrPort(addr.String())
-	return n, ap, nil
 }
 
 func (l *Link) report(from netip.AddrPort, pkt []byte, err error) {

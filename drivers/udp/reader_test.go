@@ -1,4 +1,4 @@
-package main
+package udp
 
 import (
 	"errors"
@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// TestDatagramsReadsWhatIsQueued: datagrams queued on a connected socket
-// come back in order, several per read on Linux (recvmmsg) and at most
-// readBatch, each whole; an expired read deadline is a timeout.
-func TestDatagramsReadsWhatIsQueued(t *testing.T) {
+// TestReaderReadsWhatIsQueued: datagrams queued on a connected socket come
+// back in order, with their source, several per read on Linux (recvmmsg)
+// and at most the Reader's max, each whole; an expired read deadline is a
+// timeout.
+func TestReaderReadsWhatIsQueued(t *testing.T) {
 	for _, tc := range []struct{ network, ip string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
 		t.Run(tc.network, func(t *testing.T) {
 			srv, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
@@ -26,26 +27,30 @@ func TestDatagramsReadsWhatIsQueued(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			const total = readBatch + 5
+			const max = 16
+			const total = max + 5
 			for i := range total {
 				if _, err := srv.WriteToUDP(fmt.Appendf(nil, "datagram %d %*s", i, i*40, "."), c.LocalAddr().(*net.UDPAddr)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			d := newDatagrams(c, 2048)
+			d := NewReader(c, max, 2048)
 			var got []string
 			reads := 0
 			for len(got) < total {
 				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				pkts, err := d.read()
+				ds, err := d.Read()
 				if err != nil {
 					t.Fatalf("read after %d datagrams: %v", len(got), err)
 				}
-				if len(pkts) == 0 || len(pkts) > readBatch {
-					t.Fatalf("a read returned %d datagrams", len(pkts))
+				if len(ds) == 0 || len(ds) > max {
+					t.Fatalf("a read returned %d datagrams", len(ds))
 				}
-				for _, p := range pkts {
-					got = append(got, string(p))
+				for _, dg := range ds {
+					if want := srv.LocalAddr().(*net.UDPAddr).AddrPort(); dg.From != want {
+						t.Fatalf("datagram %d from %v, want %v", len(got), dg.From, want)
+					}
+					got = append(got, string(dg.Data))
 				}
 				reads++
 			}
@@ -58,7 +63,7 @@ func TestDatagramsReadsWhatIsQueued(t *testing.T) {
 				t.Errorf("%d reads for %d queued datagrams, want 2", reads, total)
 			}
 			_ = c.SetReadDeadline(time.Now().Add(-time.Second))
-			if _, err := d.read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			if _, err := d.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("read past the deadline: %v, want a timeout", err)
 			}
 		})
