@@ -28,7 +28,11 @@ type Handler interface {
 type Options struct {
 	// Name identifies the link in logs and Peer strings (default "udp").
 	Name string
-	// Readers is the number of goroutines reading the socket (default 2).
+	// Readers is the number of goroutines reading the socket (default 1).
+	// One keeps each sensor's packets in the order they arrived: readers
+	// that each take a batch (ReadBatch datagrams) hand a sensor's packets
+	// on out of order, and a secure session drops a DATA packet older than
+	// one it has already taken.
 	Readers int
 	// ConnectRate and ConnectBurst bound new-session CONNECTs (SID 0) per
 	// source address: a token bucket refilled at ConnectRate per second
@@ -75,7 +79,7 @@ func New(pc net.PacketConn, opts Options) *Link {
 		opts.Name = "udp"
 	}
 	if opts.Readers <= 0 {
-		opts.Readers = 2
+		opts.Readers = 1
 	}
 	if opts.ConnectRate <= 0 {
 		opts.ConnectRate = 5

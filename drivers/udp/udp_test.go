@@ -254,7 +254,7 @@ func TestReadsInBatches(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var errs []error
-			link := New(gw, Options{Readers: 1,
+			link := New(gw, Options{ // the default Readers must keep each source's order
 				OnError: func(_ netip.AddrPort, _ []byte, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
 			cb := &countingBatch{batchConn: link.bw}
 			link.bw = cb
