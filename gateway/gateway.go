@@ -130,12 +130,14 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		// projector's batches) keep that to one fsync per ~1000 readings
 		// while bounding a transaction to a few hundred kilobytes.
 		MaxBatch: 1024,
-		// Once a commit finds 128 writes queued, or follows one that
+		// Once a commit finds 64 writes queued, or follows one that
 		// had them (the readings of a sustained stream, not of a few
-		// sensors), commits begin at most every 4 ms: about 250 fsyncs
-		// a second at most, however fast the disk, while a reading
-		// waits no more than it would behind one slow fsync.
-		PaceBatch:    128,
+		// sensors), each commit waits until 64 writes are in hand, or
+		// at most until 4 ms after the previous one began: at most one
+		// fsync per 64 readings of a stream however fast the disk,
+		// while a reading waits no more than it would behind one slow
+		// fsync.
+		PaceBatch:    64,
 		PaceInterval: 4 * time.Millisecond,
 		Logger:       log.With("subsystem", "store"),
 		// Retention by age runs on the wall clock held back after a

@@ -429,9 +429,10 @@ func waitWG(t *testing.T, wg *sync.WaitGroup, limit time.Duration, what string) 
 }
 
 // TestPaceUnderLoad checks commit pacing: a commit that finds PaceBatch
-// writes queued, or that follows one of PaceBatch writes or more, waits,
-// collecting more, until MaxBatch is in hand (the interval here is a
-// minute, so only a full batch ends the wait); others go at once.
+// writes queued, or that follows one of PaceBatch writes or more, waits for
+// the stream's next write and commits once one arrives with PaceBatch in
+// hand (the interval here is a minute, so only that ends the wait); others
+// go at once.
 func TestPaceUnderLoad(t *testing.T) {
 	p := openPaced(t, time.Minute)
 	var wg sync.WaitGroup
@@ -447,31 +448,33 @@ func TestPaceUnderLoad(t *testing.T) {
 	p.sizes = nil
 	p.mu.Unlock()
 
-	// PaceBatch queued: the commit waits for MaxBatch.
+	// PaceBatch or more queued: the commit waits for the next write.
 	p.heldBatch(t, 20, &wg)
 	waitFor(t, "the paced batch to take the queue", func() bool { return p.db.Stats().Queued == 0 })
+	time.Sleep(100 * time.Millisecond)
 	if c := p.commits(); len(c) != 0 {
-		t.Fatalf("commits %v before the batch was full; want the committer to wait", c)
+		t.Fatalf("commits %v before a write arrived; want the committer to wait", c)
 	}
-	p.queue(t, 30, &wg)
-	waitWG(t, &wg, 30*time.Second, "pacing waited out its interval instead of committing a full batch")
-	p.waitCommits(t, 50)
-	if c := p.commits(); !slices.Equal(c, []int{50}) {
-		t.Fatalf("commits of %v writes, want one of MaxBatch (50)", c)
+	p.queue(t, 1, &wg)
+	waitWG(t, &wg, 30*time.Second, "pacing waited out its interval after the next write arrived")
+	p.waitCommits(t, 21)
+	if c := p.commits(); !slices.Equal(c, []int{21}) {
+		t.Fatalf("commits of %v writes, want one of the 20 and the next", c)
 	}
 
-	// After that commit of 50, a few writes wait too: the stream is
-	// still running, its next writes only not queued yet.
+	// After that commit of 21, fewer than PaceBatch wait too (the stream
+	// is still running, its next writes only not queued yet), until the
+	// write that makes PaceBatch arrives; no more than that.
 	p.queue(t, 5, &wg)
 	time.Sleep(100 * time.Millisecond)
 	if c := p.commits(); len(c) != 1 {
 		t.Fatalf("commits %v: the writes after a paced commit went at once; want them to wait", c)
 	}
-	p.queue(t, 45, &wg)
+	p.queue(t, 5, &wg)
 	waitWG(t, &wg, 30*time.Second, "the batch after a paced commit waited out its interval")
-	p.waitCommits(t, 100)
-	if c := p.commits(); !slices.Equal(c, []int{50, 50}) {
-		t.Fatalf("commits of %v writes, want two of MaxBatch (50)", c)
+	p.waitCommits(t, 31)
+	if c := p.commits(); !slices.Equal(c, []int{21, 10}) {
+		t.Fatalf("commits of %v writes, want 21, then PaceBatch (10)", c)
 	}
 }
 

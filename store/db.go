@@ -281,8 +281,9 @@ func (db *DB) run() {
 
 // fill adds queued requests to batch up to MaxBatch, then, when MaxDelay
 // is set or pacing applies (Options.PaceBatch; began is when the previous
-// commit began, last how many writes it had), waits for more. It reports
-// false when reqs was closed.
+// commit began, last how many writes it had), waits for more: paced, until
+// a request arrives with PaceBatch in hand. It reports false when reqs was
+// closed.
 func (db *DB) fill(batch []*request, began time.Time, last int) ([]*request, bool) {
 	limit := db.opts.MaxBatch
 drain:
@@ -300,9 +301,11 @@ drain:
 	if len(batch) >= limit {
 		return batch, true
 	}
-	wait := db.opts.MaxDelay
+	wait, enough := db.opts.MaxDelay, limit
 	if db.opts.PaceBatch > 0 && (len(batch) >= db.opts.PaceBatch || last >= db.opts.PaceBatch) {
-		wait = max(wait, db.opts.PaceInterval-time.Since(began))
+		if paced := db.opts.PaceInterval - time.Since(began); paced > wait {
+			wait, enough = paced, db.opts.PaceBatch
+		}
 	}
 	if wait <= 0 {
 		return batch, true
@@ -316,6 +319,9 @@ drain:
 				return batch, false
 			}
 			batch = append(batch, req)
+			if len(batch) >= enough {
+				return batch, true
+			}
 		case <-timer.C:
 			return batch, true
 		}

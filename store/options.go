@@ -68,10 +68,12 @@ type Options struct {
 	// commit delay does. When the committer drains at least PaceBatch
 	// queued writes, or the previous commit had that many (writers that
 	// wait for their ACKs send again only after it), a stream is running;
-	// it then waits, collecting more, until PaceInterval has passed since
-	// the previous commit began or MaxBatch writes are in hand. Otherwise
-	// it commits at once. Under sustained load this bounds the commit rate
-	// (and so the fsyncs, which wear flash) to about one per PaceInterval;
+	// it then waits for the stream's next writes, and commits once a write
+	// arrives with PaceBatch writes in hand, once PaceInterval has passed
+	// since the previous commit began, or with MaxBatch in hand. Otherwise
+	// it commits at once. Under sustained load a commit then carries at
+	// least PaceBatch writes (and so the fsyncs, which wear flash, stay
+	// below one per PaceBatch writes) without waiting for more than that;
 	// a write waits at most PaceInterval minus the time the previous
 	// commit already took, and never after a commit that itself took
 	// PaceInterval or longer. Zero values (the default) disable pacing.
