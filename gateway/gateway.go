@@ -133,10 +133,10 @@ func New(cfg Config, dataDir string, log *slog.Logger) (*Gateway, error) {
 		// Once a commit finds 64 writes queued, or follows one that
 		// had them (the readings of a sustained stream, not of a few
 		// sensors), each commit waits until 64 writes are in hand, or
-		// at most until 4 ms after the previous one began: at most one
-		// fsync per 64 readings of a stream however fast the disk,
-		// while a reading waits no more than it would behind one slow
-		// fsync.
+		// at most until 4 ms after the previous one began: one fsync
+		// per 64 writes of a stream, or per 4 ms when it is slower,
+		// however fast the disk, while a reading waits no more than it
+		// would behind one slow fsync.
 		PaceBatch:    64,
 		PaceInterval: 4 * time.Millisecond,
 		Logger:       log.With("subsystem", "store"),

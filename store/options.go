@@ -72,9 +72,10 @@ type Options struct {
 	// arrives with PaceBatch writes in hand, once PaceInterval has passed
 	// since the previous commit began, or with MaxBatch in hand. Otherwise
 	// it commits at once. Under sustained load a commit then carries at
-	// least PaceBatch writes (and so the fsyncs, which wear flash, stay
-	// below one per PaceBatch writes) without waiting for more than that;
-	// a write waits at most PaceInterval minus the time the previous
+	// least PaceBatch writes unless PaceInterval ran out first, so the
+	// fsyncs, which wear flash, stay at one per PaceBatch writes or one
+	// per PaceInterval, whichever is fewer, and no commit waits for more
+	// writes than PaceBatch; a write waits at most PaceInterval minus the time the previous
 	// commit already took, and never after a commit that itself took
 	// PaceInterval or longer. Zero values (the default) disable pacing.
 	PaceBatch    int
