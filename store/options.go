@@ -73,11 +73,12 @@ type Options struct {
 	// since the previous commit began, or with MaxBatch in hand. Otherwise
 	// it commits at once. Under sustained load a commit then carries at
 	// least PaceBatch writes unless PaceInterval ran out first, so the
-	// fsyncs, which wear flash, stay at one per PaceBatch writes or one
-	// per PaceInterval, whichever is fewer, and no commit waits for more
-	// writes than PaceBatch; a write waits at most PaceInterval minus the time the previous
-	// commit already took, and never after a commit that itself took
-	// PaceInterval or longer. Zero values (the default) disable pacing.
+	// fsyncs, which wear flash, come one per PaceBatch writes or one per
+	// PaceInterval, whichever comes first, and no commit waits for more
+	// writes than PaceBatch; a write waits at most PaceInterval minus the
+	// time the previous commit already took, and never after a commit
+	// that itself took PaceInterval or longer. Zero values (the default)
+	// disable pacing.
 	PaceBatch    int
 	PaceInterval time.Duration
 

@@ -112,8 +112,8 @@ func (s *sensor) Send(pkt []byte) error {
 
 // readBatch is the most datagrams a sensor or an echo worker takes from its
 // socket in one read (one recvmmsg on Linux). The gateway's ACKs to a
-// sensor leave in bursts, one per group commit, so under load a read often
-// finds several, and a client that paid a system call for each would take
+// sensor leave in bursts, one per group commit, so a read can find
+// several, and a client that paid a system call for each would take
 // processor time from the gateway it measures on the same machine.
 const readBatch = 16
 

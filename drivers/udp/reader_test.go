@@ -15,57 +15,50 @@ import (
 // and at most the Reader's max, each whole; an expired read deadline is a
 // timeout.
 func TestReaderReadsWhatIsQueued(t *testing.T) {
-	for _, tc := range []struct{ network, ip string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
-		t.Run(tc.network, func(t *testing.T) {
-			srv, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
-			if err != nil {
-				t.Skipf("no %s loopback: %v", tc.network, err)
-			}
-			defer srv.Close()
-			c, err := net.DialUDP(tc.network, nil, srv.LocalAddr().(*net.UDPAddr))
-			if err != nil {
+	eachLoopback(t, func(t *testing.T, network string, srv *net.UDPConn) {
+		c, err := net.DialUDP(network, nil, srv.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		const max = 16
+		const total = max + 5
+		for i := range total {
+			if _, err := srv.WriteToUDP(fmt.Appendf(nil, "datagram %d %*s", i, i*40, "."), c.LocalAddr().(*net.UDPAddr)); err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			const max = 16
-			const total = max + 5
-			for i := range total {
-				if _, err := srv.WriteToUDP(fmt.Appendf(nil, "datagram %d %*s", i, i*40, "."), c.LocalAddr().(*net.UDPAddr)); err != nil {
-					t.Fatal(err)
-				}
+		}
+		d := NewReader(c, max, 2048)
+		var got []string
+		reads := 0
+		for len(got) < total {
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			ds, err := d.Read()
+			if err != nil {
+				t.Fatalf("read after %d datagrams: %v", len(got), err)
 			}
-			d := NewReader(c, max, 2048)
-			var got []string
-			reads := 0
-			for len(got) < total {
-				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				ds, err := d.Read()
-				if err != nil {
-					t.Fatalf("read after %d datagrams: %v", len(got), err)
-				}
-				if len(ds) == 0 || len(ds) > max {
-					t.Fatalf("a read returned %d datagrams", len(ds))
-				}
-				for _, dg := range ds {
-					if want := srv.LocalAddr().(*net.UDPAddr).AddrPort(); dg.From != want {
-						t.Fatalf("datagram %d from %v, want %v", len(got), dg.From, want)
-					}
-					got = append(got, string(dg.Data))
-				}
-				reads++
+			if len(ds) == 0 || len(ds) > max {
+				t.Fatalf("a read returned %d datagrams", len(ds))
 			}
-			for i, g := range got {
-				if want := fmt.Sprintf("datagram %d %*s", i, i*40, "."); g != want {
-					t.Fatalf("datagram %d is %q, want %q", i, g, want)
+			for _, dg := range ds {
+				if want := srv.LocalAddr().(*net.UDPAddr).AddrPort(); dg.From != want {
+					t.Fatalf("datagram %d from %v, want %v", len(got), dg.From, want)
 				}
+				got = append(got, string(dg.Data))
 			}
-			if runtime.GOOS == "linux" && reads != 2 {
-				t.Errorf("%d reads for %d queued datagrams, want 2", reads, total)
+			reads++
+		}
+		for i, g := range got {
+			if want := fmt.Sprintf("datagram %d %*s", i, i*40, "."); g != want {
+				t.Fatalf("datagram %d is %q, want %q", i, g, want)
 			}
-			_ = c.SetReadDeadline(time.Now().Add(-time.Second))
-			if _, err := d.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Errorf("read past the deadline: %v, want a timeout", err)
-			}
-		})
-	}
+		}
+		if runtime.GOOS == "linux" && reads != 2 {
+			t.Errorf("%d reads for %d queued datagrams, want 2", reads, total)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+		if _, err := d.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read past the deadline: %v, want a timeout", err)
+		}
+	})
 }

@@ -246,83 +246,94 @@ func (r *record) len() int {
 // handed on whole, with its own source, in the order each source sent
 // them, and one too large for OSP is reported, not handed on.
 func TestReadsInBatches(t *testing.T) {
+	eachLoopback(t, func(t *testing.T, network string, gw *net.UDPConn) {
+		var mu sync.Mutex
+		var errs []error
+		link := New(gw, Options{ // the default Readers must keep each source's order
+			OnError: func(_ netip.AddrPort, _ []byte, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
+		cb := &countingBatch{batchConn: link.bw}
+		link.bw = cb
+		var srcs [2]*net.UDPConn
+		for i := range srcs {
+			var err error
+			if srcs[i], err = net.ListenUDP(network, &net.UDPAddr{IP: gw.LocalAddr().(*net.UDPAddr).IP}); err != nil {
+				t.Fatal(err)
+			}
+			defer srcs[i].Close()
+		}
+		const each = 3*ReadBatch + 3
+		for i := range each {
+			for s, c := range srcs {
+				pkt := make([]byte, 10+i*37+s)
+				for j := range pkt {
+					pkt[j] = byte(i + j + s)
+				}
+				if _, err := c.WriteToUDP(pkt, gw.LocalAddr().(*net.UDPAddr)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := srcs[0].WriteToUDP(make([]byte, osp.MaxPacketSize+100), gw.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		h := &record{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- link.Run(ctx, h) }()
+		for i := 0; link.Stats().Received < 2*each+1 && i < 1000; i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if h.len() != 2*each {
+			t.Fatalf("handled %d datagrams, want %d", h.len(), 2*each)
+		}
+		next := [2]int{}
+		for k, pkt := range h.pkts {
+			s := -1
+			for i, c := range srcs {
+				if c.LocalAddr().(*net.UDPAddr).AddrPort() == h.from[k] {
+					s = i
+				}
+			}
+			if s < 0 {
+				t.Fatalf("datagram %d from %v, sent by neither source", k, h.from[k])
+			}
+			i := next[s]
+			next[s]++
+			want := make([]byte, 10+i*37+s)
+			for j := range want {
+				want[j] = byte(i + j + s)
+			}
+			if string(pkt) != string(want) {
+				t.Fatalf("source %d datagram %d: %d bytes, want %d bytes %x…", s, i, len(pkt), len(want), want[:4])
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(errs) != 1 || !errors.Is(errs[0], osp.ErrTooLarge) {
+			t.Errorf("errors %v, want one %v", errs, osp.ErrTooLarge)
+		}
+		if runtime.GOOS == "linux" && cb.reads >= cb.msgs {
+			t.Errorf("%d reads for %d datagrams: recvmmsg took one at a time", cb.reads, cb.msgs)
+		}
+	})
+}
+
+// eachLoopback runs f as a subtest over IPv4 and over IPv6 loopback, with a
+// socket listening there (closed when the subtest ends); a family the
+// machine lacks is skipped.
+func eachLoopback(t *testing.T, f func(t *testing.T, network string, ln *net.UDPConn)) {
 	for _, tc := range []struct{ network, ip string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
 		t.Run(tc.network, func(t *testing.T) {
-			gw, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
+			ln, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
 			if err != nil {
 				t.Skipf("no %s loopback: %v", tc.network, err)
 			}
-			var mu sync.Mutex
-			var errs []error
-			link := New(gw, Options{ // the default Readers must keep each source's order
-				OnError: func(_ netip.AddrPort, _ []byte, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
-			cb := &countingBatch{batchConn: link.bw}
-			link.bw = cb
-			var srcs [2]*net.UDPConn
-			for i := range srcs {
-				if srcs[i], err = net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)}); err != nil {
-					t.Fatal(err)
-				}
-				defer srcs[i].Close()
-			}
-			const each = 3*ReadBatch + 3
-			for i := range each {
-				for s, c := range srcs {
-					pkt := make([]byte, 10+i*37+s)
-					for j := range pkt {
-						pkt[j] = byte(i + j + s)
-					}
-					if _, err := c.WriteToUDP(pkt, gw.LocalAddr().(*net.UDPAddr)); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			if _, err := srcs[0].WriteToUDP(make([]byte, osp.MaxPacketSize+100), gw.LocalAddr().(*net.UDPAddr)); err != nil {
-				t.Fatal(err)
-			}
-			h := &record{}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- link.Run(ctx, h) }()
-			for i := 0; link.Stats().Received < 2*each+1 && i < 1000; i++ {
-				time.Sleep(2 * time.Millisecond)
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			if h.len() != 2*each {
-				t.Fatalf("handled %d datagrams, want %d", h.len(), 2*each)
-			}
-			next := [2]int{}
-			for k, pkt := range h.pkts {
-				s := -1
-				for i, c := range srcs {
-					if c.LocalAddr().(*net.UDPAddr).AddrPort() == h.from[k] {
-						s = i
-					}
-				}
-				if s < 0 {
-					t.Fatalf("datagram %d from %v, sent by neither source", k, h.from[k])
-				}
-				i := next[s]
-				next[s]++
-				want := make([]byte, 10+i*37+s)
-				for j := range want {
-					want[j] = byte(i + j + s)
-				}
-				if string(pkt) != string(want) {
-					t.Fatalf("source %d datagram %d: %d bytes, want %d bytes %x…", s, i, len(pkt), len(want), want[:4])
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(errs) != 1 || !errors.Is(errs[0], osp.ErrTooLarge) {
-				t.Errorf("errors %v, want one %v", errs, osp.ErrTooLarge)
-			}
-			if runtime.GOOS == "linux" && cb.reads >= cb.msgs {
-				t.Errorf("%d reads for %d datagrams: recvmmsg took one at a time", cb.reads, cb.msgs)
-			}
+			t.Cleanup(func() { ln.Close() })
+			f(t, tc.network, ln)
 		})
 	}
 }
